@@ -1,0 +1,26 @@
+"""Type stubs for the compiled Rust core (internal; use the functions in `latentgeo`)."""
+
+from typing import Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def knn_f32(
+    data: npt.NDArray[np.float32],
+    query: Optional[npt.NDArray[np.float32]],
+    k: int,
+    metric: str,
+    self_offset: Optional[int] = None,
+    n_threads: Optional[int] = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def knn_f64(
+    data: npt.NDArray[np.float64],
+    query: Optional[npt.NDArray[np.float64]],
+    k: int,
+    metric: str,
+    self_offset: Optional[int] = None,
+    n_threads: Optional[int] = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def k_occurrence(indices: npt.NDArray[np.int64], n_index: int) -> npt.NDArray[np.int64]: ...

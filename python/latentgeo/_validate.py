@@ -1,0 +1,80 @@
+"""Input checks shared by every public function: clear exceptions before any Rust code runs."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["as_float_matrix", "check_int", "check_n_threads", "check_choice", "float_dtype"]
+
+
+def float_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float32 if every array is float32 (or float16), float64 otherwise."""
+    if all(a.dtype in (np.float32, np.float16) for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_float_matrix(
+    X, name: str = "X", *, dtype: Optional[np.dtype] = None, allow_empty: bool = False
+) -> np.ndarray:
+    """Return `X` as a finite, C-contiguous 2-D float32/float64 array, or raise.
+
+    float32 stays float32 (float16 becomes float32); float64, integer and boolean input become
+    float64 unless `dtype` is given.
+    """
+    try:
+        import scipy.sparse as sp
+
+        if sp.issparse(X):
+            raise TypeError(f"{name} is a scipy.sparse matrix; pass a dense numpy array")
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        pass
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), got {arr.ndim}-D "
+            f"with shape {arr.shape}"
+        )
+    if not allow_empty and arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no features: it has shape {arr.shape}")
+    if dtype is None:
+        dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        r, c = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {r}, column {c})")
+    return arr
+
+
+def check_int(value, name: str, *, low: Optional[int] = None, high: Optional[int] = None) -> int:
+    """Check that `value` is an integer in [low, high] and return it as an int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be at most {high}, got {value}")
+    return value
+
+
+def check_n_threads(n_threads) -> Optional[int]:
+    """None (all cores) or a positive integer."""
+    if n_threads is None:
+        return None
+    return check_int(n_threads, "n_threads", low=1)
+
+
+def check_choice(value, name: str, choices) -> str:
+    """Check that `value` is one of `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        opts = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"unknown {name} {value!r}; expected one of {opts}")
+    return value

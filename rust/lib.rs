@@ -1,0 +1,16 @@
+//! latentgeo: geometry of learned representation spaces.
+//!
+//! The algorithm modules here are plain Rust and know nothing of Python; the `python` feature adds
+//! the thin binding layer in `rust/python/` that maturin builds as `latentgeo._core`.
+
+pub mod error;
+pub mod knn;
+pub mod occurrence;
+pub mod parallel;
+pub mod real;
+pub mod topk;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};

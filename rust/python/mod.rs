@@ -1,0 +1,118 @@
+//! The Python binding layer (`latentgeo._core`): converts numpy arrays, releases the GIL around
+//! heavy work and maps [`crate::Error`] to Python exceptions. No algorithm lives here.
+
+use numpy::ndarray::{Array1, Array2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::knn::{knn, KnnParams, Matrix, Metric};
+use crate::real::Real;
+use crate::Error;
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        match e {
+            Error::InvalidArgument(m) => PyValueError::new_err(m),
+            Error::Runtime(m) => PyRuntimeError::new_err(m),
+        }
+    }
+}
+
+fn matrix<'a, T: Real + numpy::Element>(
+    a: &'a PyReadonlyArray2<'_, T>,
+    what: &str,
+) -> PyResult<Matrix<'a, T>> {
+    let shape = a.shape();
+    let slice = a
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))?;
+    Ok(Matrix::new(slice, shape[0], shape[1])?)
+}
+
+type KnnOut<'py, T> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<T>>);
+
+#[allow(clippy::too_many_arguments)]
+fn knn_impl<'py, T: Real + numpy::Element>(
+    py: Python<'py>,
+    data: PyReadonlyArray2<'py, T>,
+    query: Option<PyReadonlyArray2<'py, T>>,
+    k: usize,
+    metric: &str,
+    self_offset: Option<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<KnnOut<'py, T>> {
+    let params = KnnParams {
+        k,
+        metric: Metric::parse(metric)?,
+        self_offset,
+        n_threads,
+    };
+    let dm = matrix(&data, "X")?;
+    let qm = match &query {
+        Some(q) => Some(matrix(q, "query")?),
+        None => None,
+    };
+    let res = py.detach(|| knn(dm, qm, &params))?;
+    let shape = (res.rows, res.k);
+    let idx = Array2::from_shape_vec(shape, res.indices)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let dist = Array2::from_shape_vec(shape, res.distances)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok((idx.into_pyarray(py), dist.into_pyarray(py)))
+}
+
+/// Exact kNN on float32 rows; see `latentgeo.knn`.
+#[pyfunction]
+#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None))]
+fn knn_f32<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray2<'py, f32>,
+    query: Option<PyReadonlyArray2<'py, f32>>,
+    k: usize,
+    metric: &str,
+    self_offset: Option<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<KnnOut<'py, f32>> {
+    knn_impl(py, data, query, k, metric, self_offset, n_threads)
+}
+
+/// Exact kNN on float64 rows; see `latentgeo.knn`.
+#[pyfunction]
+#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None))]
+fn knn_f64<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray2<'py, f64>,
+    query: Option<PyReadonlyArray2<'py, f64>>,
+    k: usize,
+    metric: &str,
+    self_offset: Option<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<KnnOut<'py, f64>> {
+    knn_impl(py, data, query, k, metric, self_offset, n_threads)
+}
+
+/// Occurrences of each of `n_index` points in an int64 neighbour table (-1 = missing).
+#[pyfunction]
+fn k_occurrence<'py>(
+    py: Python<'py>,
+    indices: PyReadonlyArrayDyn<'py, i64>,
+    n_index: usize,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let slice = indices
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("indices must be a C-contiguous array"))?;
+    let counts = py.detach(|| crate::occurrence::k_occurrence(slice, n_index))?;
+    Ok(Array1::from_vec(counts).into_pyarray(py))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(knn_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(k_occurrence, m)?)?;
+    Ok(())
+}
