@@ -9,6 +9,8 @@ pub enum Error {
     InvalidArgument(String),
     /// Something the algorithm needed from the system failed (e.g. building a thread pool).
     Runtime(String),
+    /// The job was cancelled through its [`Monitor`](crate::monitor::Monitor) (e.g. Ctrl-C).
+    Cancelled,
 }
 
 /// Result alias used throughout the crate.
@@ -25,6 +27,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidArgument(m) | Error::Runtime(m) => f.write_str(m),
+            Error::Cancelled => f.write_str("cancelled"),
         }
     }
 }

@@ -12,20 +12,25 @@
 //! is never formed.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use crate::monitor::Monitor;
 use crate::parallel::with_threads;
 use crate::real::{check_finite, Real};
 use crate::topk::TopK;
 use crate::{Error, Result};
 
-/// Query rows per block (one GEMM output tile is `QUERY_BLOCK x DATA_BLOCK`).
+/// Query rows per block in a query-vs-data search (one GEMM tile is `QUERY_BLOCK x DATA_BLOCK`).
 const QUERY_BLOCK: usize = 256;
-/// Data rows per block.
+/// Data rows per block in a query-vs-data search.
 const DATA_BLOCK: usize = 2048;
+/// Rows per block in a self-join, which computes only the tiles on and above the diagonal and
+/// feeds each product to both of its rows.
+const SELF_BLOCK: usize = 512;
 
 /// The dissimilarity used to rank neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,19 +121,19 @@ pub struct Neighbors<T> {
 }
 
 /// Exact kNN of every row of `query` (of `data` itself when `None`) among the rows of `data`.
+///
+/// `monitor` counts GEMM tiles as they finish and can cancel the search.
 pub fn knn<T: Real>(
     data: Matrix<'_, T>,
     query: Option<Matrix<'_, T>>,
     params: &KnnParams,
+    monitor: &Monitor,
 ) -> Result<Neighbors<T>> {
     let (n, d) = (data.rows, data.cols);
     let q = query.unwrap_or(data);
     validate(data, q, params)?;
     let prep = Prepared::new(data, query, params.metric);
-    let m = q.rows;
-    let k = params.k;
-    let mut indices = vec![0i64; m * k];
-    let mut distances = vec![T::ZERO; m * k];
+    let (m, k) = (q.rows, params.k);
     let search = Search {
         data,
         query: q,
@@ -137,18 +142,28 @@ pub fn knn<T: Real>(
         n,
         d,
     };
-    with_threads(params.n_threads, || {
+    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(search.pool())).collect();
+    let mut indices = vec![0i64; m * k];
+    let mut distances = vec![T::ZERO; m * k];
+    with_threads(params.n_threads, || -> Result<()> {
+        if query.is_none() {
+            search.self_join(&mut heaps, monitor)?;
+        } else {
+            search.cross(&mut heaps, monitor)?;
+        }
         indices
-            .par_chunks_mut(QUERY_BLOCK * k)
-            .zip(distances.par_chunks_mut(QUERY_BLOCK * k))
+            .par_chunks_mut(k)
+            .zip(distances.par_chunks_mut(k))
+            .zip(heaps.par_iter_mut())
             .enumerate()
-            .for_each_init(
-                || vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)],
-                |tile, (b, (idx_out, dist_out))| {
-                    search.block(b * QUERY_BLOCK, tile, idx_out, dist_out)
-                },
-            )
-    })?;
+            .for_each(|(i, ((idx_out, dist_out), heap))| {
+                for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
+                    idx_out[slot] = j as i64;
+                    dist_out[slot] = search.report(e);
+                }
+            });
+        Ok(())
+    })??;
     Ok(Neighbors {
         indices,
         distances,
@@ -364,43 +379,96 @@ impl<T: Real> Search<'_, '_, T> {
         })
     }
 
-    /// Solve query rows `r0..` (as many as fit in the output chunk).
-    fn block(&self, r0: usize, tile: &mut [T], idx_out: &mut [i64], dist_out: &mut [T]) {
-        let (n, d, k) = (self.n, self.d, self.params.k);
-        let qb = idx_out.len() / k;
-        let pool = self.pool();
-        let mut heaps: Vec<TopK> = (0..qb).map(|_| TopK::new(pool)).collect();
-        let qdata = &self.prep.query()[r0 * d..(r0 + qb) * d];
-        let lhs = MatRef::from_row_major_slice(qdata, qb, d);
-        let one = T::from_f64(1.0);
-        for c0 in (0..n).step_by(DATA_BLOCK) {
-            let db = DATA_BLOCK.min(n - c0);
-            let rhs =
-                MatRef::from_column_major_slice(&self.prep.data[c0 * d..(c0 + db) * d], d, db);
-            let dst = MatMut::from_row_major_slice_mut(&mut tile[..qb * db], qb, db);
-            matmul(dst, Accum::Replace, lhs, rhs, one, Par::Seq);
-            let bias = &self.prep.bias[c0..c0 + db];
-            for (r, heap) in heaps.iter_mut().enumerate() {
-                let skip = self.self_index(r0 + r);
-                let mut thr = heap.threshold();
-                let row = &tile[r * db..(r + 1) * db];
-                for (jj, (&g, &a)) in row.iter().zip(bias).enumerate() {
-                    let key = a + self.prep.coef * g.to_f64();
-                    if key < thr && skip != Some(c0 + jj) {
-                        heap.push(key, c0 + jj);
-                        thr = heap.threshold();
-                    }
+    /// `dst = rows r0..r0+qb of the prepared query times rows c0..c0+db of the prepared data^T`.
+    fn gemm(&self, query: &[T], r0: usize, qb: usize, c0: usize, db: usize, dst: &mut [T]) {
+        let d = self.d;
+        let lhs = MatRef::from_row_major_slice(&query[r0 * d..(r0 + qb) * d], qb, d);
+        let rhs = MatRef::from_column_major_slice(&self.prep.data[c0 * d..(c0 + db) * d], d, db);
+        let dst = MatMut::from_row_major_slice_mut(&mut dst[..qb * db], qb, db);
+        matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
+    }
+
+    /// Offer tile entry (r, jj) to query row r0 + r as candidate c0 + jj, for every entry.
+    fn scan_rows(&self, tile: &[T], r0: usize, c0: usize, db: usize, heaps: &mut [TopK]) {
+        let bias = &self.prep.bias[c0..c0 + db];
+        for (r, heap) in heaps.iter_mut().enumerate() {
+            let skip = self.self_index(r0 + r);
+            let mut thr = heap.threshold();
+            for (jj, (&g, &a)) in tile[r * db..(r + 1) * db].iter().zip(bias).enumerate() {
+                let key = a + self.prep.coef * g.to_f64();
+                if key < thr && skip != Some(c0 + jj) {
+                    heap.push(key, c0 + jj);
+                    thr = heap.threshold();
                 }
             }
         }
-        for (r, heap) in heaps.iter_mut().enumerate() {
-            let i = r0 + r;
-            let found = self.refine(i, heap);
-            for (slot, (e, j)) in found.into_iter().enumerate() {
-                idx_out[r * k + slot] = j as i64;
-                dist_out[r * k + slot] = self.report(e);
+    }
+
+    /// Offer tile entry (r, jj) to row c0 + jj as candidate r0 + r (the transposed use of an
+    /// off-diagonal self-join tile, so no entry is a point's own).
+    fn scan_cols(&self, tile: &[T], r0: usize, qb: usize, db: usize, heaps: &mut [TopK]) {
+        let mut thr: Vec<f64> = heaps.iter().map(TopK::threshold).collect();
+        for r in 0..qb {
+            let a = self.prep.bias[r0 + r];
+            for (jj, &g) in tile[r * db..(r + 1) * db].iter().enumerate() {
+                let key = a + self.prep.coef * g.to_f64();
+                if key < thr[jj] {
+                    heaps[jj].push(key, r0 + r);
+                    thr[jj] = heaps[jj].threshold();
+                }
             }
         }
+    }
+
+    /// Fill the candidate pools of all query rows, query blocks in parallel.
+    fn cross(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
+        let n = self.n;
+        let n_data_blocks = n.div_ceil(DATA_BLOCK);
+        monitor.set_total(self.query.rows.div_ceil(QUERY_BLOCK) * n_data_blocks);
+        heaps
+            .par_chunks_mut(QUERY_BLOCK)
+            .enumerate()
+            .try_for_each_init(
+                || vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)],
+                |tile, (b, block_heaps)| -> Result<()> {
+                    let (r0, qb) = (b * QUERY_BLOCK, block_heaps.len());
+                    for c0 in (0..n).step_by(DATA_BLOCK) {
+                        monitor.check()?;
+                        let db = DATA_BLOCK.min(n - c0);
+                        self.gemm(self.prep.query(), r0, qb, c0, db, tile);
+                        self.scan_rows(tile, r0, c0, db, block_heaps);
+                        monitor.advance(1);
+                    }
+                    Ok(())
+                },
+            )
+    }
+
+    /// Fill the candidate pools of a self-join from the tiles on and above the block diagonal.
+    fn self_join(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
+        let n = self.n;
+        let nb = n.div_ceil(SELF_BLOCK);
+        let tiles: Vec<(usize, usize)> =
+            (0..nb).flat_map(|b| (b..nb).map(move |c| (b, c))).collect();
+        monitor.set_total(tiles.len());
+        let blocks: Vec<Mutex<&mut [TopK]>> =
+            heaps.chunks_mut(SELF_BLOCK).map(Mutex::new).collect();
+        let lock = |b: usize| blocks[b].lock().unwrap_or_else(|e| e.into_inner());
+        tiles.par_iter().try_for_each_init(
+            || vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
+            |tile, &(b, c)| -> Result<()> {
+                monitor.check()?;
+                let (r0, c0) = (b * SELF_BLOCK, c * SELF_BLOCK);
+                let (qb, db) = (SELF_BLOCK.min(n - r0), SELF_BLOCK.min(n - c0));
+                self.gemm(&self.prep.data, r0, qb, c0, db, tile);
+                self.scan_rows(tile, r0, c0, db, &mut lock(b));
+                if c != b {
+                    self.scan_cols(tile, r0, qb, db, &mut lock(c));
+                }
+                monitor.advance(1);
+                Ok(())
+            },
+        )
     }
 
     /// Re-rank the pool of row `i` exactly; fall back to an exact scan when the rounding bound
@@ -448,6 +516,14 @@ impl<T: Real> Search<'_, '_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run<T: Real>(
+        m: Matrix<'_, T>,
+        q: Option<Matrix<'_, T>>,
+        p: &KnnParams,
+    ) -> Result<Neighbors<T>> {
+        knn(m, q, p, &Monitor::new())
+    }
 
     fn lcg(seed: u64, len: usize) -> Vec<f64> {
         let mut s = seed;
@@ -515,16 +591,15 @@ mod tests {
             Metric::InnerProduct,
         ] {
             let m = Matrix::new(&data, n, d).unwrap();
-            let got = knn(m, None, &params(k, metric, None)).unwrap();
+            let got = run(m, None, &params(k, metric, None)).unwrap();
             let want = brute(&data, n, d, k, metric);
-            for i in 0..n {
+            for (i, (want_idx, want_key)) in want.iter().enumerate() {
                 let gi: Vec<usize> = got.indices[i * k..(i + 1) * k]
                     .iter()
                     .map(|&j| j as usize)
                     .collect();
-                assert_eq!(gi, want[i].0, "metric {metric:?} row {i}");
-                for s in 0..k {
-                    let e = want[i].1[s];
+                assert_eq!(&gi, want_idx, "metric {metric:?} row {i}");
+                for (s, &e) in want_key.iter().enumerate() {
                     let expect = match metric {
                         Metric::Euclidean => e.sqrt(),
                         Metric::InnerProduct => -e,
@@ -543,26 +618,26 @@ mod tests {
         let data: Vec<f64> = lcg(7, n * d).iter().map(|v| v + 1000.0).collect();
         let data32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
         let back: Vec<f64> = data32.iter().map(|&v| v as f64).collect();
-        let got = knn(
+        let got = run(
             Matrix::new(&data32, n, d).unwrap(),
             None,
             &params(k, Metric::Euclidean, None),
         )
         .unwrap();
         let want = brute(&back, n, d, k, Metric::Euclidean);
-        for i in 0..n {
+        for (i, (want_idx, _)) in want.iter().enumerate() {
             let gi: Vec<usize> = got.indices[i * k..(i + 1) * k]
                 .iter()
                 .map(|&j| j as usize)
                 .collect();
-            assert_eq!(gi, want[i].0);
+            assert_eq!(&gi, want_idx);
         }
     }
 
     #[test]
     fn duplicates_excluded_by_index_and_ties_to_lower_index() {
         let data = [0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 5.0, 1.0];
-        let got = knn(
+        let got = run(
             Matrix::new(&data, 4, 2).unwrap(),
             None,
             &params(1, Metric::Euclidean, None),
@@ -571,7 +646,7 @@ mod tests {
         assert_eq!(got.indices, vec![1, 0, 3, 2]);
         // Four equidistant points: ties go to the lower index.
         let sq = [1.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0];
-        let got = knn(
+        let got = run(
             Matrix::new(&sq, 5, 2).unwrap(),
             None,
             &params(2, Metric::Euclidean, None),
@@ -589,8 +664,8 @@ mod tests {
             .map(|v| (v * 4.0).round() as f32)
             .collect();
         let m = Matrix::new(&data, n, d).unwrap();
-        let a = knn(m, None, &params(k, Metric::Euclidean, Some(1))).unwrap();
-        let b = knn(m, None, &params(k, Metric::Euclidean, Some(2))).unwrap();
+        let a = run(m, None, &params(k, Metric::Euclidean, Some(1))).unwrap();
+        let b = run(m, None, &params(k, Metric::Euclidean, Some(2))).unwrap();
         assert_eq!(a, b);
         // A query chunk with an offset gives the same rows as the full self-join.
         let (lo, hi) = (300, 700);
@@ -599,26 +674,39 @@ mod tests {
             self_offset: Some(lo),
             ..params(k, Metric::Euclidean, None)
         };
-        let c = knn(m, Some(q), &p).unwrap();
+        let c = run(m, Some(q), &p).unwrap();
         assert_eq!(c.indices, a.indices[lo * k..hi * k]);
+        // Without self-exclusion each point is its own nearest neighbour (distance 0).
+        let p = KnnParams {
+            self_offset: None,
+            ..params(k, Metric::Euclidean, None)
+        };
+        let e = run(m, None, &p).unwrap();
+        assert!((0..n).all(|i| e.indices[i * k] == i as i64 || e.distances[i * k] == 0.0));
     }
 
     #[test]
     fn bad_input_is_an_error() {
         let data = [0.0, 1.0, 2.0, f64::NAN];
         let m = Matrix::new(&data, 2, 2).unwrap();
-        assert!(knn(m, None, &params(1, Metric::Euclidean, None)).is_err());
+        assert!(run(m, None, &params(1, Metric::Euclidean, None)).is_err());
         let data = [0.0, 1.0, 2.0, 3.0];
         let m = Matrix::new(&data, 2, 2).unwrap();
-        assert!(knn(m, None, &params(2, Metric::Euclidean, None)).is_err());
-        assert!(knn(m, None, &params(0, Metric::Euclidean, None)).is_err());
+        assert!(run(m, None, &params(2, Metric::Euclidean, None)).is_err());
+        assert!(run(m, None, &params(0, Metric::Euclidean, None)).is_err());
         let q = Matrix::new(&data[..3], 1, 3).unwrap();
         let p = KnnParams {
             self_offset: None,
             ..params(1, Metric::Euclidean, None)
         };
-        assert!(knn(m, Some(q), &p).is_err());
+        assert!(run(m, Some(q), &p).is_err());
         assert!(Metric::parse("manhattan").is_err());
+        let mon = Monitor::new();
+        mon.cancel();
+        assert_eq!(
+            knn(m, None, &params(1, Metric::Euclidean, None), &mon),
+            Err(Error::Cancelled)
+        );
         assert!(Matrix::new(&data, 3, 2).is_err());
     }
 }

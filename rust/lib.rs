@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod knn;
+pub mod monitor;
 pub mod occurrence;
 pub mod parallel;
 pub mod real;

@@ -28,6 +28,12 @@ class Progress:
         self.done = min(self.total, self.done + int(n))
         self._draw()
 
+    def __call__(self, done: int, total: int) -> None:
+        """Callback form used by the Rust core: set the absolute progress."""
+        self.total = max(int(total), 1)
+        self.done = min(self.total, int(done))
+        self._draw()
+
     def _draw(self) -> None:
         if not self.enabled:
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -83,9 +82,9 @@ class KNNResult:
         }
 
 
-def _knn_call(data, query, k, metric, self_offset, n_threads):
+def _knn_call(data, query, k, metric, self_offset, n_threads, progress=None):
     fn = _core.knn_f32 if data.dtype == np.float32 else _core.knn_f64
-    return fn(data, query, k, metric, self_offset, n_threads)
+    return fn(data, query, k, metric, self_offset, n_threads, progress)
 
 
 def knn(
@@ -119,7 +118,7 @@ def knn(
     n_threads : int, optional
         Threads to use (default: all cores). Results do not depend on it.
     progress : bool
-        Show a progress bar on stderr (the work is done in chunks of rows).
+        Show a progress bar on stderr. Ctrl-C interrupts the search (KeyboardInterrupt).
 
     Returns
     -------
@@ -143,7 +142,6 @@ def knn(
     if self_join:
         dtype = X.dtype
         exclude = bool(exclude_self)
-        m = n
     else:
         Q = as_float_matrix(query, "query")
         if Q.shape[1] != X.shape[1]:
@@ -153,7 +151,6 @@ def knn(
         dtype = float_dtype(X, Q)
         Q = Q.astype(dtype, copy=False)
         exclude = False
-        m = Q.shape[0]
     X = X.astype(dtype, copy=False)
     limit = n - 1 if exclude else n
     k = check_int(k, "k", low=1)
@@ -165,20 +162,9 @@ def knn(
             )
         raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
 
-    if not progress:
-        qarg = None if self_join else Q
-        idx, dist = _knn_call(X, qarg, k, metric, 0 if exclude else None, n_threads)
-    else:
-        idx = np.empty((m, k), dtype=np.int64)
-        dist = np.empty((m, k), dtype=dtype)
-        source = X if self_join else Q
-        chunk = max(1024, math.ceil(m / 50))
-        with Progress(m, "knn", enabled=True) as bar:
-            for lo in range(0, m, chunk):
-                hi = min(m, lo + chunk)
-                i, d = _knn_call(X, source[lo:hi], k, metric, lo if exclude else None, n_threads)
-                idx[lo:hi], dist[lo:hi] = i, d
-                bar.update(hi - lo)
+    qarg = None if self_join else Q
+    with Progress(1, "knn", enabled=bool(progress)) as bar:
+        idx, dist = _knn_call(X, qarg, k, metric, 0 if exclude else None, n_threads, bar)
     return KNNResult(idx, dist, metric, n, self_join)
 
 
@@ -254,7 +240,9 @@ def _from_sparse(graph, k) -> KNNResult:
     k = check_int(k, "k", low=1)
     if counts.min() < k:
         bad = int(np.argmin(counts))
-        raise ValueError(f"row {bad} of the graph stores {counts[bad]} neighbours, fewer than k={k}")
+        raise ValueError(
+            f"row {bad} of the graph stores {counts[bad]} neighbours, fewer than k={k}"
+        )
     data = g.data.astype(np.float64) if g.data.dtype.kind != "f" else g.data
     if not np.isfinite(data).all():
         raise ValueError("the graph contains NaN or infinite weights")

@@ -8,6 +8,10 @@ use numpy::{
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+mod monitor;
+
+use monitor::run_monitored;
+
 use crate::knn::{knn, KnnParams, Matrix, Metric};
 use crate::real::Real;
 use crate::Error;
@@ -17,6 +21,7 @@ impl From<Error> for PyErr {
         match e {
             Error::InvalidArgument(m) => PyValueError::new_err(m),
             Error::Runtime(m) => PyRuntimeError::new_err(m),
+            Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err("cancelled"),
         }
     }
 }
@@ -43,6 +48,7 @@ fn knn_impl<'py, T: Real + numpy::Element>(
     metric: &str,
     self_offset: Option<usize>,
     n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<KnnOut<'py, T>> {
     let params = KnnParams {
         k,
@@ -55,7 +61,7 @@ fn knn_impl<'py, T: Real + numpy::Element>(
         Some(q) => Some(matrix(q, "query")?),
         None => None,
     };
-    let res = py.detach(|| knn(dm, qm, &params))?;
+    let res = run_monitored(py, progress, |mon| knn(dm, qm, &params, mon))?;
     let shape = (res.rows, res.k);
     let idx = Array2::from_shape_vec(shape, res.indices)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
@@ -65,8 +71,9 @@ fn knn_impl<'py, T: Real + numpy::Element>(
 }
 
 /// Exact kNN on float32 rows; see `latentgeo.knn`.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None))]
+#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None, progress=None))]
 fn knn_f32<'py>(
     py: Python<'py>,
     data: PyReadonlyArray2<'py, f32>,
@@ -75,13 +82,15 @@ fn knn_f32<'py>(
     metric: &str,
     self_offset: Option<usize>,
     n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<KnnOut<'py, f32>> {
-    knn_impl(py, data, query, k, metric, self_offset, n_threads)
+    knn_impl(py, data, query, k, metric, self_offset, n_threads, progress)
 }
 
 /// Exact kNN on float64 rows; see `latentgeo.knn`.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None))]
+#[pyo3(signature = (data, query, k, metric, self_offset=None, n_threads=None, progress=None))]
 fn knn_f64<'py>(
     py: Python<'py>,
     data: PyReadonlyArray2<'py, f64>,
@@ -90,8 +99,9 @@ fn knn_f64<'py>(
     metric: &str,
     self_offset: Option<usize>,
     n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<KnnOut<'py, f64>> {
-    knn_impl(py, data, query, k, metric, self_offset, n_threads)
+    knn_impl(py, data, query, k, metric, self_offset, n_threads, progress)
 }
 
 /// Occurrences of each of `n_index` points in an int64 neighbour table (-1 = missing).
