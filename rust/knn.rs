@@ -31,6 +31,8 @@ const DATA_BLOCK: usize = 2048;
 /// Rows per block in a self-join, which computes only the tiles on and above the diagonal and
 /// feeds each product to both of its rows.
 const SELF_BLOCK: usize = 512;
+/// Keys formed and tested together in the selection scans.
+const LANES: usize = 32;
 
 /// The dissimilarity used to rank neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,11 +224,11 @@ struct Prepared<'a, T: Real> {
     data: Cow<'a, [T]>,
     query: Option<Cow<'a, [T]>>,
     /// Per data row: `|x|^2` (Euclidean metrics) or 0.
-    bias: Vec<f64>,
+    bias: Vec<T>,
     /// Largest norm of a prepared data row.
     max_norm: f64,
-    /// Coefficient of the dot product in the key.
-    coef: f64,
+    /// Coefficient of the dot product in the key (-2 or -1, exact in T).
+    coef: T,
     metric: Metric,
     /// Original norms for the exact cosine (data, query).
     data_norms: Vec<f64>,
@@ -271,9 +273,9 @@ impl<'a, T: Real> Prepared<'a, T> {
         let norms: Vec<f64> = pdata.chunks_exact(d).map(norm).collect();
         let max_norm = norms.iter().cloned().fold(0.0, f64::max);
         let bias = if metric.is_euclidean() {
-            norms.iter().map(|v| v * v).collect()
+            norms.iter().map(|v| T::from_f64(v * v)).collect()
         } else {
-            vec![0.0; data.rows]
+            vec![T::ZERO; data.rows]
         };
         let (data_norms, query_norms) = if metric == Metric::Cosine {
             (
@@ -283,7 +285,7 @@ impl<'a, T: Real> Prepared<'a, T> {
         } else {
             (vec![], None)
         };
-        let coef = if metric.is_euclidean() { -2.0 } else { -1.0 };
+        let coef = T::from_f64(if metric.is_euclidean() { -2.0 } else { -1.0 });
         Prepared {
             data: pdata,
             query: pquery,
@@ -303,6 +305,26 @@ impl<'a, T: Real> Prepared<'a, T> {
     fn query_norm(&self, i: usize) -> f64 {
         self.query_norms.as_ref().unwrap_or(&self.data_norms)[i]
     }
+}
+
+/// `sum_i f(a_i, b_i)` in f64 with eight independent accumulators (a fixed order, so the value
+/// is deterministic, without the latency of one long dependency chain).
+#[inline]
+fn sum_pairs<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| f(x.to_f64(), y.to_f64()))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for t in 0..8 {
+            acc[t] += f(x[t].to_f64(), y[t].to_f64());
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 fn norm<T: Real>(r: &[T]) -> f64 {
@@ -348,24 +370,13 @@ impl<T: Real> Search<'_, '_, T> {
     fn exact(&self, i: usize, j: usize) -> f64 {
         let (q, x) = (self.query.row(i), self.data.row(j));
         match self.prep.metric {
-            Metric::Euclidean | Metric::SqEuclidean => q
-                .iter()
-                .zip(x)
-                .map(|(a, b)| {
-                    let t = a.to_f64() - b.to_f64();
-                    t * t
-                })
-                .sum(),
+            Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),
             Metric::Cosine => {
                 let den = self.prep.query_norm(i) * self.prep.data_norms[j];
-                let dot: f64 = q.iter().zip(x).map(|(a, b)| a.to_f64() * b.to_f64()).sum();
+                let dot = sum_pairs(q, x, |a, b| a * b);
                 1.0 - if den > 0.0 { dot / den } else { 0.0 }
             }
-            Metric::InnerProduct => -q
-                .iter()
-                .zip(x)
-                .map(|(a, b)| a.to_f64() * b.to_f64())
-                .sum::<f64>(),
+            Metric::InnerProduct => -sum_pairs(q, x, |a, b| a * b),
         }
     }
 
@@ -389,16 +400,32 @@ impl<T: Real> Search<'_, '_, T> {
     }
 
     /// Offer tile entry (r, jj) to query row r0 + r as candidate c0 + jj, for every entry.
+    ///
+    /// Keys are formed in `T` a chunk at a time; a chunk is looked at one by one only when one
+    /// of its keys beats the row's current threshold, which after warm-up is rare.
     fn scan_rows(&self, tile: &[T], r0: usize, c0: usize, db: usize, heaps: &mut [TopK]) {
         let bias = &self.prep.bias[c0..c0 + db];
+        let c = self.prep.coef;
+        let mut keys = [T::ZERO; LANES];
         for (r, heap) in heaps.iter_mut().enumerate() {
             let skip = self.self_index(r0 + r);
-            let mut thr = heap.threshold();
-            for (jj, (&g, &a)) in tile[r * db..(r + 1) * db].iter().zip(bias).enumerate() {
-                let key = a + self.prep.coef * g.to_f64();
-                if key < thr && skip != Some(c0 + jj) {
-                    heap.push(key, c0 + jj);
-                    thr = heap.threshold();
+            let row = &tile[r * db..(r + 1) * db];
+            let mut thr = T::from_f64(heap.threshold());
+            for (ch, (gs, bs)) in row.chunks(LANES).zip(bias.chunks(LANES)).enumerate() {
+                let mut any = false;
+                for ((key, &g), &a) in keys.iter_mut().zip(gs).zip(bs) {
+                    *key = a + c * g;
+                    any |= *key < thr;
+                }
+                if !any {
+                    continue;
+                }
+                for (t, &key) in keys[..gs.len()].iter().enumerate() {
+                    let j = c0 + ch * LANES + t;
+                    if key < thr && skip != Some(j) {
+                        heap.push(key.to_f64(), j);
+                        thr = T::from_f64(heap.threshold());
+                    }
                 }
             }
         }
@@ -407,14 +434,26 @@ impl<T: Real> Search<'_, '_, T> {
     /// Offer tile entry (r, jj) to row c0 + jj as candidate r0 + r (the transposed use of an
     /// off-diagonal self-join tile, so no entry is a point's own).
     fn scan_cols(&self, tile: &[T], r0: usize, qb: usize, db: usize, heaps: &mut [TopK]) {
-        let mut thr: Vec<f64> = heaps.iter().map(TopK::threshold).collect();
+        let c = self.prep.coef;
+        let mut thr: Vec<T> = heaps.iter().map(|h| T::from_f64(h.threshold())).collect();
         for r in 0..qb {
             let a = self.prep.bias[r0 + r];
-            for (jj, &g) in tile[r * db..(r + 1) * db].iter().enumerate() {
-                let key = a + self.prep.coef * g.to_f64();
-                if key < thr[jj] {
-                    heaps[jj].push(key, r0 + r);
-                    thr[jj] = heaps[jj].threshold();
+            let row = &tile[r * db..(r + 1) * db];
+            for lo in (0..db).step_by(LANES) {
+                let hi = (lo + LANES).min(db);
+                let mut any = false;
+                for (&g, &t) in row[lo..hi].iter().zip(&thr[lo..hi]) {
+                    any |= a + c * g < t;
+                }
+                if !any {
+                    continue;
+                }
+                for jj in lo..hi {
+                    let key = a + c * row[jj];
+                    if key < thr[jj] {
+                        heaps[jj].push(key.to_f64(), r0 + r);
+                        thr[jj] = T::from_f64(heaps[jj].threshold());
+                    }
                 }
             }
         }
@@ -502,7 +541,7 @@ impl<T: Real> Search<'_, '_, T> {
         let scale = (qn + self.prep.max_norm).powi(2);
         let u = T::UNIT_ROUNDOFF;
         let d = self.d as f64;
-        let bound = ((2.0 * d + 8.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale
+        let bound = ((2.0 * d + 12.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale
             + 64.0 * (d + 1.0) * f64::EPSILON * kth.abs();
         let offset = match self.prep.metric {
             Metric::Euclidean | Metric::SqEuclidean => qn * qn,
