@@ -59,8 +59,12 @@ def worker(tool: str, n: int, d: int, k: int, out: str | None) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if out and idx is not None:
         np.savez(out, idx=idx, dist=dist)
-    return {"seconds": secs, "peak_mb": peak / 1024, "data_mb": X.nbytes / 2**20,
-            "extra_mb": (peak - base) / 1024}
+    return {
+        "seconds": secs,
+        "peak_mb": peak / 1024,
+        "data_mb": X.nbytes / 2**20,
+        "extra_mb": (peak - base) / 1024,
+    }
 
 
 def run(tool, n, d, k, out=None) -> dict:
@@ -112,17 +116,23 @@ def main() -> None:
             same, close = agreement(f"{tmp}/latentgeo-{n}.npz", f"{tmp}/sklearn-{n}.npz")
             rows.append((n, res, same, close, reps))
     print(f"\nd={a.d}, k={a.k}, float32, medians; peak = max resident set of the process\n")
-    print("| n | task | latentgeo (s) | scikit-learn (s) | speed-up | peak MB latentgeo / sklearn "
-          "(data MB) | same neighbour sets | repeats |")
+    print(
+        "| n | task | latentgeo (s) | scikit-learn (s) | speed-up | peak MB latentgeo / sklearn "
+        "(data MB) | same neighbour sets | repeats |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for n, res, same, close, reps in rows:
-        for task, ours, theirs in (("knn", "latentgeo", "sklearn"),
-                                   ("hubness", "latentgeo-hubness", "sklearn-hubness")):
+        for task, ours, theirs in (
+            ("knn", "latentgeo", "sklearn"),
+            ("hubness", "latentgeo-hubness", "sklearn-hubness"),
+        ):
             o, t = res[ours], res[theirs]
-            print(f"| {n:,} | {task} | {o['median_s']:.2f} | {t['median_s']:.2f} | "
-                  f"{t['median_s'] / o['median_s']:.1f}x | {o['peak_mb']:.0f} / {t['peak_mb']:.0f} "
-                  f"({o['data_mb']:.0f}) | {same:.4f}{' (distances equal)' if close else ''} | "
-                  f"{reps} |")
+            print(
+                f"| {n:,} | {task} | {o['median_s']:.2f} | {t['median_s']:.2f} | "
+                f"{t['median_s'] / o['median_s']:.1f}x | {o['peak_mb']:.0f} / {t['peak_mb']:.0f} "
+                f"({o['data_mb']:.0f}) | {same:.4f}{' (distances equal)' if close else ''} | "
+                f"{reps} |"
+            )
 
 
 if __name__ == "__main__":

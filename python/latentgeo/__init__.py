@@ -4,7 +4,37 @@ Exact kNN and hubness today; geodesics, unargmaxable classes, whitening, losses 
 build on the same substrate.
 """
 
+from . import datasets
 from ._core import __version__
+from .hubness import (
+    HubnessReport,
+    antihub_occurrence,
+    atkinson,
+    gini,
+    groupie_ratio,
+    hub_occurrence,
+    hubness,
+    k_occurrence,
+    robinhood,
+    skewness,
+)
 from .knn import METRICS, KNNResult, as_knn, knn
+from .reduction import REDUCTIONS, reduce_hubness
+from .sampling import HubSample, norm_truncation, sample_hubs
 
 __all__ = ["__version__", "METRICS", "KNNResult", "as_knn", "knn"]
+__all__ += [
+    "HubnessReport",
+    "antihub_occurrence",
+    "atkinson",
+    "gini",
+    "groupie_ratio",
+    "hub_occurrence",
+    "hubness",
+    "k_occurrence",
+    "robinhood",
+    "skewness",
+    "REDUCTIONS",
+    "reduce_hubness",
+]
+__all__ += ["datasets", "HubSample", "norm_truncation", "sample_hubs"]

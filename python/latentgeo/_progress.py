@@ -41,9 +41,7 @@ class Progress:
         width = 30
         bar = "#" * int(frac * width)
         elapsed = time.perf_counter() - self.start
-        self.stream.write(
-            f"\r{self.desc} [{bar:<{width}}] {100 * frac:5.1f}% {elapsed:6.1f}s"
-        )
+        self.stream.write(f"\r{self.desc} [{bar:<{width}}] {100 * frac:5.1f}% {elapsed:6.1f}s")
         self.stream.flush()
 
     def __exit__(self, *exc) -> None:
