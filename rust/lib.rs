@@ -3,6 +3,8 @@
 //! The algorithm modules here are plain Rust and know nothing of Python; the `python` feature adds
 //! the thin binding layer in `rust/python/` that maturin builds as `latentgeo._core`.
 
+pub mod csr;
+pub mod dijkstra;
 pub mod error;
 pub mod knn;
 pub mod monitor;

@@ -6,6 +6,8 @@ build on the same substrate.
 
 from . import datasets
 from ._core import __version__
+from .geodesic import NO_PREDECESSOR, geodesic, reconstruct_path
+from .graph import as_graph, connected_components, knn_graph
 from .hubness import (
     HubnessReport,
     antihub_occurrence,
@@ -38,3 +40,5 @@ __all__ += [
     "reduce_hubness",
 ]
 __all__ += ["datasets", "HubSample", "norm_truncation", "sample_hubs"]
+__all__ += ["as_graph", "connected_components", "knn_graph"]
+__all__ += ["NO_PREDECESSOR", "geodesic", "reconstruct_path"]

@@ -1,6 +1,6 @@
 """Type stubs for the compiled Rust core (internal; use the functions in `latentgeo`)."""
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -24,3 +24,15 @@ def knn_f64(
     n_threads: Optional[int] = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
 def k_occurrence(indices: npt.NDArray[np.int64], n_index: int) -> npt.NDArray[np.int64]: ...
+def dijkstra(
+    n: int,
+    indptr: npt.NDArray[np.int64],
+    indices: Union[npt.NDArray[np.int32], npt.NDArray[np.int64]],
+    weights: npt.NDArray[np.float64],
+    sources: npt.NDArray[np.int64],
+    out: Union[npt.NDArray[np.float32], npt.NDArray[np.float64]],
+    predecessors: Optional[npt.NDArray[np.int64]] = None,
+    limit: Optional[float] = None,
+    n_threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> None: ...

@@ -3,7 +3,8 @@
 
 use numpy::ndarray::{Array1, Array2};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyReadwriteArray2, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -12,6 +13,8 @@ mod monitor;
 
 use monitor::run_monitored;
 
+use crate::csr::{CsrGraph, CsrIndex};
+use crate::dijkstra::shortest_paths_into;
 use crate::knn::{knn, KnnParams, Matrix, Metric};
 use crate::real::Real;
 use crate::Error;
@@ -118,11 +121,134 @@ fn k_occurrence<'py>(
     Ok(Array1::from_vec(counts).into_pyarray(py))
 }
 
+/// CSR column indices as scipy stores them.
+#[derive(FromPyObject)]
+enum CsrIndices<'py> {
+    I32(PyReadonlyArray1<'py, i32>),
+    I64(PyReadonlyArray1<'py, i64>),
+}
+
+/// A distance output buffer.
+#[derive(FromPyObject)]
+enum DistOut<'py> {
+    F32(PyReadwriteArray2<'py, f32>),
+    F64(PyReadwriteArray2<'py, f64>),
+}
+
+fn slice1<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, what: &str) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dijkstra_impl<'py, I: CsrIndex + numpy::Element>(
+    py: Python<'py>,
+    n: usize,
+    indptr: &[i64],
+    indices: &PyReadonlyArray1<'py, I>,
+    weights: &[f64],
+    sources: &[usize],
+    limit: Option<f64>,
+    out: DistOut<'py>,
+    predecessors: Option<PyReadwriteArray2<'py, i64>>,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let graph = CsrGraph::new((n, n), indptr, slice1(indices, "indices")?, weights)?;
+    let mut predecessors = predecessors;
+    let pred = match predecessors.as_mut() {
+        Some(p) => Some(p.as_slice_mut().map_err(|_| {
+            PyValueError::new_err("predecessors must be a C-contiguous writeable array")
+        })?),
+        None => None,
+    };
+    let not_contiguous = || PyValueError::new_err("out must be a C-contiguous writeable array");
+    match out {
+        DistOut::F32(mut o) => {
+            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
+            run_monitored(py, progress, |mon| {
+                shortest_paths_into(&graph, sources, limit, o, pred, n_threads, mon)
+            })
+        }
+        DistOut::F64(mut o) => {
+            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
+            run_monitored(py, progress, |mon| {
+                shortest_paths_into(&graph, sources, limit, o, pred, n_threads, mon)
+            })
+        }
+    }
+}
+
+/// Multi-source Dijkstra on an n x n CSR graph, filling `out` (len(sources) x n, float32 or
+/// float64) and optionally `predecessors` (int64); see `latentgeo.geodesic`.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (
+    n, indptr, indices, weights, sources, out, predecessors=None, limit=None, n_threads=None,
+    progress=None
+))]
+fn dijkstra<'py>(
+    py: Python<'py>,
+    n: usize,
+    indptr: PyReadonlyArray1<'py, i64>,
+    indices: CsrIndices<'py>,
+    weights: PyReadonlyArray1<'py, f64>,
+    sources: PyReadonlyArray1<'py, i64>,
+    out: DistOut<'py>,
+    predecessors: Option<PyReadwriteArray2<'py, i64>>,
+    limit: Option<f64>,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let ip = slice1(&indptr, "indptr")?;
+    let w = slice1(&weights, "weights")?;
+    let sources = slice1(&sources, "sources")?
+        .iter()
+        .map(|&s| {
+            usize::try_from(s).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "source {s} is out of range for a graph with {n} nodes"
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<usize>>>()?;
+    let (s, l) = (&sources[..], limit);
+    match &indices {
+        CsrIndices::I32(ix) => dijkstra_impl(
+            py,
+            n,
+            ip,
+            ix,
+            w,
+            s,
+            l,
+            out,
+            predecessors,
+            n_threads,
+            progress,
+        ),
+        CsrIndices::I64(ix) => dijkstra_impl(
+            py,
+            n,
+            ip,
+            ix,
+            w,
+            s,
+            l,
+            out,
+            predecessors,
+            n_threads,
+            progress,
+        ),
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(knn_f32, m)?)?;
     m.add_function(wrap_pyfunction!(knn_f64, m)?)?;
     m.add_function(wrap_pyfunction!(k_occurrence, m)?)?;
+    m.add_function(wrap_pyfunction!(dijkstra, m)?)?;
     Ok(())
 }

@@ -1,0 +1,330 @@
+"""Exact geodesic (shortest-path) distances on weighted graphs: multi-source Dijkstra in Rust."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _core
+from ._progress import Progress
+from ._validate import check_int, check_n_threads
+
+__all__ = ["geodesic", "reconstruct_path", "NO_PREDECESSOR"]
+
+#: Predecessor of a source or of an unreached node (scipy's sentinel).
+NO_PREDECESSOR = -9999
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _as_csr(graph):
+    """(n, indptr int64, indices int32/int64, weights float64) of a square graph, validated.
+
+    Sparse input is converted as scipy's csgraph converts it (``tocsr()``, so duplicate entries
+    of a COO matrix are summed while duplicates stored in a CSR matrix stay separate arcs).
+    Dense input follows scipy's dense csgraph convention: 0 and +inf mean "no edge".
+    """
+    if sp.issparse(graph):
+        if graph.dtype.kind not in "biuf":
+            raise TypeError(f"the graph must hold real numbers, got dtype {graph.dtype}")
+        shape = graph.shape
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {shape}")
+        g = graph.tocsr()
+        weights = np.asarray(g.data, dtype=np.float64)
+        indptr, indices = g.indptr, g.indices
+    else:
+        if isinstance(graph, np.ma.MaskedArray):
+            raise TypeError(
+                "masked arrays are not supported; pass a scipy.sparse matrix or a dense array "
+                "with 0 (or inf) for missing edges"
+            )
+        arr = np.asarray(graph)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"the graph must be a scipy.sparse matrix or a real dense array, got dtype "
+                f"{arr.dtype}"
+            )
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {arr.shape}")
+        arr = np.asarray(arr, dtype=np.float64)
+        if np.isnan(arr).any():
+            r, c = np.argwhere(np.isnan(arr))[0]
+            raise ValueError(f"the graph has a NaN weight at ({r}, {c})")
+        g = sp.csr_array(np.where(np.isposinf(arr), 0.0, arr))
+        weights, indptr, indices = g.data, g.indptr, g.indices
+        shape = arr.shape
+    n = int(shape[0])
+    indptr = np.asarray(indptr)
+    bad = ~(weights >= 0) | ~np.isfinite(weights)
+    if bad.any():
+        p = int(np.argmax(bad))
+        row = int(np.searchsorted(indptr, p, side="right") - 1)
+        w = weights[p]
+        what = "NaN" if np.isnan(w) else ("negative" if w < 0 else "infinite")
+        raise ValueError(
+            f"edge ({row}, {int(indices[p])}) has a {what} weight {w}; geodesic needs finite "
+            "weights >= 0"
+        )
+    return n, indptr, indices, weights
+
+
+def _symmetrise(n, indptr, indices, weights):
+    """CSR arrays of the union of G and G^T: i and j are joined when either arc is stored, with
+    the smallest stored weight (duplicates included); rows sorted by column, self-loops dropped
+    (they never shorten a path). The input arrays are not modified."""
+    g = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
+    both = sp.hstack([g, g.T.tocsr()], format="csr")  # row u: G[u, :] then G^T[u, :] + n
+    cols = both.indices.copy()
+    cols[cols >= n] -= n
+    c = sp.csr_matrix((both.data.copy(), cols, both.indptr), shape=(n, n))
+    c.has_sorted_indices = False
+    c.sort_indices()
+    rows = np.repeat(np.arange(n, dtype=c.indices.dtype), np.diff(c.indptr))
+    cols, data = c.indices, c.data
+    first = np.ones(cols.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    starts = np.flatnonzero(first)
+    data = np.minimum.reduceat(data, starts) if starts.size else data[:0]
+    rows, cols = rows[starts], cols[starts]
+    off_diagonal = rows != cols
+    rows, cols, data = rows[off_diagonal], cols[off_diagonal], data[off_diagonal]
+    out_indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=out_indptr[1:])
+    return out_indptr, cols, data
+
+
+def _as_sources(sources, n):
+    """(1-D int64 array of sources, whether a single int was given)."""
+    if sources is None:
+        return np.arange(n, dtype=np.int64), False
+    if isinstance(sources, numbers.Integral) and not isinstance(sources, (bool, np.bool_)):
+        arr = np.array([int(sources)], dtype=np.int64)
+        scalar = True
+    else:
+        arr = np.asarray(sources)
+        if arr.ndim != 1:
+            raise ValueError(
+                f"sources must be None, an int or a 1-D array of ints, got shape {arr.shape}"
+            )
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"sources must be integers, got dtype {arr.dtype}")
+        scalar = False
+    bad = (arr < 0) | (arr >= n)
+    if bad.any():
+        s = int(arr[np.argmax(bad)])
+        raise ValueError(f"source {s} is out of range for a graph with {n} nodes")
+    return np.ascontiguousarray(arr, dtype=np.int64), scalar
+
+
+def _check_out(out, shape, dtype):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"out has dtype {out.dtype} but dtype={dtype.name} was requested")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape} but the result has shape {shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    return out
+
+
+def geodesic(
+    graph,
+    sources=None,
+    *,
+    directed: bool = False,
+    limit: Optional[float] = None,
+    dtype=np.float32,
+    return_predecessors: bool = False,
+    n_threads: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+    progress: bool = False,
+):
+    """Exact shortest-path (geodesic) distances from `sources` to every node of a graph.
+
+    One Dijkstra per source (binary heap, f64 arithmetic), sources in parallel with the GIL
+    released. Distances are bitwise identical to ``scipy.sparse.csgraph.dijkstra`` (rounded to
+    `dtype` at the end) and do not depend on `n_threads`.
+
+    Parameters
+    ----------
+    graph : scipy.sparse matrix or array, or array_like, shape (n, n)
+        Edge weights; ``graph[i, j]`` is the length of the edge from i to j. Weights must be
+        finite and non-negative (NaN, negative or infinite stored weights raise ValueError).
+        Sparse input: every stored entry is an edge, explicit zeros included (edges of length
+        0); it is converted with ``tocsr()`` like scipy does, so duplicate entries of a COO
+        matrix are summed, while duplicates stored in a CSR matrix are separate edges of which
+        the shorter counts. Dense input follows scipy's dense-graph convention: ``0`` and
+        ``inf`` mean "no edge" (so zero-length edges cannot be expressed densely); NaN raises
+        ValueError (scipy would treat it as "no edge").
+    sources : None, int or 1-D array of int
+        The source nodes, in the order of the output rows (repeats allowed). ``None``: all
+        nodes. A single int gives a 1-D result of shape (n,), like scipy.
+    directed : bool
+        If True, edges go from row to column only. If False (default), the graph is made
+        undirected: i and j are joined when either ``graph[i, j]`` or ``graph[j, i]`` is stored,
+        with the smaller of the stored weights. This is what scipy's ``directed=False`` computes
+        (it scans G and its transpose); the union is built once here, so it is as fast as a
+        symmetric graph with ``directed=True``.
+    limit : float, optional
+        Stop searching at this distance: nodes farther than `limit` are reported as ``inf``
+        (nodes at exactly `limit` are kept), as in scipy. Must be >= 0.
+    dtype : {numpy.float32, numpy.float64}
+        Output dtype. Distances are always computed in float64.
+    return_predecessors : bool
+        Also return the predecessor of each node on a shortest path from each source.
+    n_threads : int, optional
+        Threads to use (default: all cores). Results do not depend on it.
+    out : ndarray, optional
+        A C-contiguous, writeable array of shape (len(sources), n) (or (n,) for an int source)
+        and of dtype `dtype` to fill, e.g. a ``numpy.memmap``; it is also returned.
+    progress : bool
+        Show a progress bar on stderr. Ctrl-C interrupts the computation (KeyboardInterrupt).
+
+    Returns
+    -------
+    distances : ndarray of `dtype`, shape (len(sources), n) or (n,)
+        ``distances[r, j]``: length of a shortest path from ``sources[r]`` to ``j``; ``inf`` when
+        j is unreachable (or beyond `limit`); 0 on the source itself.
+    predecessors : ndarray of int64, same shape, only if `return_predecessors`
+        The node before ``j`` on a shortest path from ``sources[r]``; -9999
+        (:data:`NO_PREDECESSOR`, scipy's sentinel) for the source and unreached nodes. Among
+        equally short paths, the predecessor first settled by Dijkstra (smaller distance, then
+        smaller node id) wins, which may differ from scipy's choice. Use
+        :func:`reconstruct_path` to list a path.
+
+    Notes
+    -----
+    Disconnected graphs are not treated specially: distances across components are ``inf``.
+    Memory is ``len(sources) * n`` values: 400 MB for 1,000 sources on 100,000 nodes in
+    float32.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, latentgeo
+    >>> line = sp.csr_array(([1.0, 2.0], ([0, 1], [1, 2])), shape=(3, 3))
+    >>> latentgeo.geodesic(line, 0, dtype=np.float64).tolist()
+    [0.0, 1.0, 3.0]
+    >>> latentgeo.geodesic(line, 2, directed=True).tolist()
+    [inf, inf, 0.0]
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype {dtype!r} is not understood: {e}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
+    n_threads = check_n_threads(n_threads)
+    if limit is not None:
+        if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, numbers.Real):
+            raise TypeError(f"limit must be a number, got {limit!r}")
+        limit = float(limit)
+        if not limit >= 0:
+            raise ValueError(f"limit must be a number >= 0, got {limit}")
+    n, indptr, indices, weights = _as_csr(graph)
+    src, scalar = _as_sources(sources, n)
+    if not directed:
+        indptr, indices, weights = _symmetrise(n, indptr, indices, weights)
+    idx_dtype = np.int32 if max(n, indices.size) <= _INT32_MAX else np.int64
+    indices = np.ascontiguousarray(indices, dtype=idx_dtype)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+
+    shape = (n,) if scalar else (src.size, n)
+    if out is None:
+        out = np.empty(shape, dtype=dt)
+    else:
+        out = _check_out(out, shape, dt)
+    pred = np.empty(shape, dtype=np.int64) if return_predecessors else None
+    rows = (src.size, n)
+    with Progress(src.size, "geodesic", enabled=bool(progress)) as bar:
+        _core.dijkstra(
+            n,
+            indptr,
+            indices,
+            weights,
+            src,
+            out.reshape(rows),
+            None if pred is None else pred.reshape(rows),
+            limit,
+            n_threads,
+            bar,
+        )
+    if return_predecessors:
+        return out, pred
+    return out
+
+
+def reconstruct_path(predecessors, source_row, target, *, sources=None) -> list:
+    """The nodes of a shortest path, source first and `target` last, from a predecessor matrix.
+
+    Parameters
+    ----------
+    predecessors : array_like of int, shape (n_sources, n) or (n,)
+        Predecessors as returned by :func:`geodesic` (or by scipy) with -9999 for none.
+    source_row : int
+        Which row (source) of `predecessors` to use; 0 for a 1-D array.
+    target : int
+        The last node of the path.
+    sources : None, int or 1-D array of int
+        The `sources` passed to :func:`geodesic`, so that the source node of each row is known.
+        ``None`` means the rows are all nodes in order (``sources=None`` there), i.e. the source
+        of row r is node r.
+
+    Returns
+    -------
+    list of int
+        ``[source, ..., target]``; ``[source]`` when `target` is the source; ``[]`` when
+        `target` is not reachable from the source (or beyond the `limit` used).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, latentgeo
+    >>> line = sp.csr_array(([1.0, 2.0], ([0, 1], [1, 2])), shape=(3, 3))
+    >>> d, pred = latentgeo.geodesic(line, [2], return_predecessors=True)
+    >>> latentgeo.reconstruct_path(pred, 0, 0, sources=[2])
+    [2, 1, 0]
+    """
+    pred = np.asarray(predecessors)
+    if pred.dtype.kind not in "iu":
+        raise TypeError(f"predecessors must be integers, got dtype {pred.dtype}")
+    if pred.ndim == 1:
+        pred = pred[None, :]
+    if pred.ndim != 2:
+        raise ValueError(f"predecessors must be 1-D or 2-D, got shape {pred.shape}")
+    m, n = pred.shape
+    r = check_int(source_row, "source_row", low=0, high=m - 1)
+    t = check_int(target, "target", low=0, high=n - 1)
+    if sources is None:
+        if m != n:
+            raise ValueError(
+                f"predecessors has {m} rows for {n} nodes; pass the sources= given to geodesic"
+            )
+        s = r
+    else:
+        src = np.atleast_1d(np.asarray(sources))
+        if src.ndim != 1 or src.shape[0] != m:
+            raise ValueError(f"sources must list the {m} sources of the rows, got {src.shape}")
+        s = check_int(src[r].item(), "source", low=0, high=n - 1)
+    row = pred[r]
+    path = [t]
+    v = t
+    while v != s:
+        p = int(row[v])
+        if p == NO_PREDECESSOR:
+            if v == t:
+                return []  # unreachable
+            raise ValueError(f"the predecessors of row {r} do not lead from {t} to source {s}")
+        if not 0 <= p < n or len(path) > n:
+            raise ValueError(f"the predecessors of row {r} do not lead from {t} to source {s}")
+        path.append(p)
+        v = p
+    return path[::-1]

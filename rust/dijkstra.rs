@@ -1,0 +1,498 @@
+//! Exact single- and multi-source shortest paths (Dijkstra) on CSR graphs.
+//!
+//! One Dijkstra per source, sources in parallel (rayon), each thread reusing its own scratch: a
+//! binary heap with lazy deletion whose entries pack `(distance bits, node)` into one `u128`
+//! (non-negative f64 bit patterns order like the floats, so the integer order is the
+//! `(distance, node)` order), and an `f64` distance row. Nothing of size `n` is allocated per
+//! source beyond the output row.
+//!
+//! **Exactness.** An arc `u -> v` of weight `w` is relaxed as `d[v] = d[u] + w` in f64, exactly as
+//! scipy's `dijkstra` does. With non-negative weights the final distances are then the unique
+//! fixed point `d[v] = min_u fl(d[u] + w(u, v))`, which does not depend on the order in which
+//! nodes are settled, so the results are bitwise identical to scipy's and to any thread count.
+//! Duplicate arcs act as the one with the smaller weight. With a `limit`, a node is reached only
+//! when its distance is `<= limit` (scipy's semantics); the others stay at `inf`.
+//!
+//! **Predecessors.** `pred[v]` is set only when `d[v]` strictly improves, so among several
+//! equally short paths it is the first node to be settled whose arc attains the final distance;
+//! the heap pops entries in increasing `(distance, node id)` order, so this is in effect the
+//! candidate with the smaller distance, then the smaller node id. The choice is deterministic and
+//! independent of the thread count (each source runs on one thread); it need not be the one
+//! scipy picks. [`NO_PREDECESSOR`] (-9999, as in scipy) marks the sources and the unreached
+//! nodes.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+
+use crate::csr::{CsrGraph, CsrIndex};
+use crate::monitor::Monitor;
+use crate::parallel::with_threads;
+use crate::real::Real;
+use crate::{Error, Result};
+
+/// Predecessor of a source or of an unreached node (scipy's sentinel).
+pub const NO_PREDECESSOR: i64 = -9999;
+
+/// Distances (and optionally predecessors) from each source, row-major `rows x n`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShortestPaths {
+    /// `rows x n` distances; `inf` where unreachable or beyond the limit.
+    pub distances: Vec<f64>,
+    /// `rows x n` predecessors on a shortest path ([`NO_PREDECESSOR`] for none), when asked for.
+    pub predecessors: Option<Vec<i64>>,
+    /// Number of sources (rows).
+    pub rows: usize,
+    /// Number of nodes (columns).
+    pub n: usize,
+}
+
+/// Shortest-path distances from every node of `sources` to every node of `graph`.
+///
+/// `limit`: nodes farther than it are reported as `inf` (and the search stops there). `monitor`
+/// counts finished sources and can cancel between sources. See the module documentation for
+/// exactness and the predecessor choice.
+pub fn shortest_paths<I: CsrIndex>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    limit: Option<f64>,
+    want_predecessors: bool,
+    n_threads: Option<usize>,
+    monitor: &Monitor,
+) -> Result<ShortestPaths> {
+    let (rows, n) = (sources.len(), graph.n());
+    let len = rows
+        .checked_mul(n)
+        .ok_or_else(|| Error::invalid("the output size overflows"))?;
+    // Validate before allocating an output that may be large.
+    validate(graph, sources, limit)?;
+    let mut distances = vec![0.0f64; len];
+    let mut predecessors = want_predecessors.then(|| vec![0i64; len]);
+    shortest_paths_into(
+        graph,
+        sources,
+        limit,
+        &mut distances,
+        predecessors.as_deref_mut(),
+        n_threads,
+        monitor,
+    )?;
+    Ok(ShortestPaths {
+        distances,
+        predecessors,
+        rows,
+        n,
+    })
+}
+
+/// [`shortest_paths`] writing into caller-provided `rows x n` row-major buffers; distances are
+/// computed in f64 and rounded to `T` once at the end of each row.
+pub fn shortest_paths_into<I: CsrIndex, T: Real>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    limit: Option<f64>,
+    distances: &mut [T],
+    predecessors: Option<&mut [i64]>,
+    n_threads: Option<usize>,
+    monitor: &Monitor,
+) -> Result<()> {
+    validate(graph, sources, limit)?;
+    let (rows, n) = (sources.len(), graph.n());
+    let len = rows * n;
+    if distances.len() != len {
+        return Err(Error::invalid(format!(
+            "the distance buffer has length {} but {rows} sources x {n} nodes need {len}",
+            distances.len()
+        )));
+    }
+    if let Some(p) = &predecessors {
+        if p.len() != len {
+            return Err(Error::invalid(format!(
+                "the predecessor buffer has length {} but {rows} sources x {n} nodes need {len}",
+                p.len()
+            )));
+        }
+    }
+    monitor.set_total(rows);
+    if len == 0 {
+        return Ok(());
+    }
+    let limit = limit.unwrap_or(f64::INFINITY);
+    let init = || Scratch::new(n);
+    with_threads(n_threads, || match predecessors {
+        Some(pred) => distances
+            .par_chunks_mut(n)
+            .zip(pred.par_chunks_mut(n))
+            .zip(sources.par_iter())
+            .try_for_each_init(init, |scratch, ((drow, prow), &s)| {
+                monitor.check()?;
+                scratch.run(graph, s, limit, Some(prow));
+                finish_row(&scratch.dist, drow);
+                monitor.advance(1);
+                Ok(())
+            }),
+        None => distances
+            .par_chunks_mut(n)
+            .zip(sources.par_iter())
+            .try_for_each_init(init, |scratch, (drow, &s)| {
+                monitor.check()?;
+                scratch.run(graph, s, limit, None);
+                finish_row(&scratch.dist, drow);
+                monitor.advance(1);
+                Ok(())
+            }),
+    })?
+}
+
+fn validate<I: CsrIndex>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    limit: Option<f64>,
+) -> Result<()> {
+    let n = graph.n();
+    if let Some(&s) = sources.iter().find(|&&s| s >= n) {
+        return Err(Error::invalid(format!(
+            "source {s} is out of range for a graph with {n} nodes"
+        )));
+    }
+    match limit {
+        Some(l) if l.is_nan() || l < 0.0 => Err(Error::invalid(format!(
+            "limit must be a number >= 0, got {l}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn finish_row<T: Real>(dist: &[f64], out: &mut [T]) {
+    for (o, &d) in out.iter_mut().zip(dist) {
+        *o = T::from_f64(d);
+    }
+}
+
+/// Per-thread state reused across sources.
+struct Scratch {
+    dist: Vec<f64>,
+    heap: BinaryHeap<Reverse<u128>>,
+}
+
+#[inline]
+fn key(d: f64, v: usize) -> Reverse<u128> {
+    Reverse(((d.to_bits() as u128) << 64) | v as u128)
+}
+
+impl Scratch {
+    fn new(n: usize) -> Self {
+        Scratch {
+            dist: vec![f64::INFINITY; n],
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// One Dijkstra from `s`; leaves the distances in `self.dist` and fills `pred` if given.
+    fn run<I: CsrIndex>(
+        &mut self,
+        g: &CsrGraph<'_, I>,
+        s: usize,
+        limit: f64,
+        mut pred: Option<&mut [i64]>,
+    ) {
+        let dist = &mut self.dist[..];
+        dist.fill(f64::INFINITY);
+        if let Some(p) = pred.as_deref_mut() {
+            p.fill(NO_PREDECESSOR);
+        }
+        let heap = &mut self.heap;
+        heap.clear();
+        dist[s] = 0.0;
+        heap.push(key(0.0, s));
+        while let Some(Reverse(k)) = heap.pop() {
+            let d = f64::from_bits((k >> 64) as u64);
+            let u = k as u64 as usize;
+            if d > dist[u] {
+                continue; // stale entry: u was reached more cheaply since
+            }
+            let (cols, ws) = g.row(u);
+            for (&j, &w) in cols.iter().zip(ws) {
+                let v = j.index();
+                let nd = d + w;
+                if nd < dist[v] && nd <= limit {
+                    dist[v] = nd;
+                    if let Some(p) = pred.as_deref_mut() {
+                        p[v] = u as i64;
+                    }
+                    heap.push(key(nd, v));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INF: f64 = f64::INFINITY;
+
+    /// A CSR graph built from an arc list (kept in the given order, duplicates included).
+    struct Owned {
+        n: usize,
+        indptr: Vec<i64>,
+        indices: Vec<i32>,
+        weights: Vec<f64>,
+    }
+
+    impl Owned {
+        fn new(n: usize, arcs: &[(usize, usize, f64)]) -> Self {
+            let mut rows: Vec<Vec<(usize, f64)>> = vec![vec![]; n];
+            for &(u, v, w) in arcs {
+                rows[u].push((v, w));
+            }
+            let mut indptr = vec![0i64];
+            let (mut indices, mut weights) = (vec![], vec![]);
+            for r in rows {
+                for (v, w) in r {
+                    indices.push(v as i32);
+                    weights.push(w);
+                }
+                indptr.push(indices.len() as i64);
+            }
+            Owned {
+                n,
+                indptr,
+                indices,
+                weights,
+            }
+        }
+
+        fn undirected(n: usize, edges: &[(usize, usize, f64)]) -> Self {
+            let both: Vec<_> = edges
+                .iter()
+                .flat_map(|&(u, v, w)| [(u, v, w), (v, u, w)])
+                .collect();
+            Owned::new(n, &both)
+        }
+
+        fn graph(&self) -> CsrGraph<'_, i32> {
+            CsrGraph::new((self.n, self.n), &self.indptr, &self.indices, &self.weights).unwrap()
+        }
+    }
+
+    fn sp(
+        g: &Owned,
+        sources: &[usize],
+        limit: Option<f64>,
+        threads: Option<usize>,
+    ) -> ShortestPaths {
+        shortest_paths(&g.graph(), sources, limit, true, threads, &Monitor::new()).unwrap()
+    }
+
+    /// Bellman-Ford style reference by repeated relaxation until nothing changes.
+    fn reference(g: &Owned, s: usize) -> Vec<f64> {
+        let mut d = vec![INF; g.n];
+        d[s] = 0.0;
+        loop {
+            let mut changed = false;
+            for u in 0..g.n {
+                for p in g.indptr[u] as usize..g.indptr[u + 1] as usize {
+                    let v = g.indices[p] as usize;
+                    if d[u] + g.weights[p] < d[v] {
+                        d[v] = d[u] + g.weights[p];
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return d;
+            }
+        }
+    }
+
+    /// Every predecessor chain ends at the source and its arcs sum to the distance.
+    fn check_predecessors(g: &Owned, res: &ShortestPaths, sources: &[usize]) {
+        let pred = res.predecessors.as_ref().unwrap();
+        for (r, &s) in sources.iter().enumerate() {
+            for t in 0..g.n {
+                let d = res.distances[r * g.n + t];
+                let mut v = t;
+                let mut total = 0.0;
+                let mut hops = Vec::new();
+                while pred[r * g.n + v] != NO_PREDECESSOR {
+                    let u = pred[r * g.n + v] as usize;
+                    let (lo, hi) = (g.indptr[u] as usize, g.indptr[u + 1] as usize);
+                    let w = (lo..hi)
+                        .filter(|&p| g.indices[p] as usize == v)
+                        .map(|p| g.weights[p])
+                        .fold(INF, f64::min);
+                    hops.push(w);
+                    v = u;
+                    assert!(hops.len() <= g.n, "predecessor cycle");
+                }
+                if d.is_finite() {
+                    assert_eq!(v, s, "chain from {t} does not end at source {s}");
+                    for w in hops.iter().rev() {
+                        total += w;
+                    }
+                    assert_eq!(total, d);
+                } else {
+                    assert!(hops.is_empty() && t != s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_graph() {
+        let edges: Vec<_> = (0..5).map(|i| (i, i + 1, 1.5)).collect();
+        let g = Owned::undirected(6, &edges);
+        let res = sp(&g, &[0, 3], None, None);
+        assert_eq!(&res.distances[..6], &[0.0, 1.5, 3.0, 4.5, 6.0, 7.5]);
+        assert_eq!(&res.distances[6..], &[4.5, 3.0, 1.5, 0.0, 1.5, 3.0]);
+        let pred = res.predecessors.as_ref().unwrap();
+        assert_eq!(&pred[..6], &[NO_PREDECESSOR, 0, 1, 2, 3, 4]);
+        check_predecessors(&g, &res, &[0, 3]);
+        // Directed line: nothing is reachable backwards.
+        let g = Owned::new(6, &edges);
+        let res = sp(&g, &[2], None, None);
+        assert_eq!(res.distances, vec![INF, INF, 0.0, 1.5, 3.0, 4.5]);
+    }
+
+    #[test]
+    fn grid_is_manhattan_distance() {
+        let (w, h, spacing) = (7usize, 5usize, 0.25);
+        let id = |x: usize, y: usize| y * w + x;
+        let mut edges = vec![];
+        for y in 0..h {
+            for x in 0..w {
+                if x + 1 < w {
+                    edges.push((id(x, y), id(x + 1, y), spacing));
+                }
+                if y + 1 < h {
+                    edges.push((id(x, y), id(x, y + 1), spacing));
+                }
+            }
+        }
+        let g = Owned::undirected(w * h, &edges);
+        let sources: Vec<usize> = (0..w * h).collect();
+        let res = sp(&g, &sources, None, Some(2));
+        for s in 0..w * h {
+            for t in 0..w * h {
+                let (sx, sy, tx, ty) = (s % w, s / w, t % w, t / w);
+                let manhattan = sx.abs_diff(tx) + sy.abs_diff(ty);
+                assert_eq!(res.distances[s * w * h + t], spacing * manhattan as f64);
+            }
+        }
+        check_predecessors(&g, &res, &sources);
+    }
+
+    #[test]
+    fn unreachable_zero_weights_duplicates_and_self_loops() {
+        // Component {0, 1, 2} with a zero-weight arc and a duplicate arc; isolated node 3;
+        // component {4, 5}; a self-loop on 2.
+        let arcs = [
+            (0, 1, 0.0),
+            (1, 0, 0.0),
+            (1, 2, 5.0),
+            (1, 2, 2.0),
+            (2, 1, 2.0),
+            (2, 2, 0.0),
+            (4, 5, 1.0),
+            (5, 4, 1.0),
+        ];
+        let g = Owned::new(6, &arcs);
+        let res = sp(&g, &[0, 3, 5], None, None);
+        assert_eq!(&res.distances[..6], &[0.0, 0.0, 2.0, INF, INF, INF]);
+        assert_eq!(&res.distances[6..12], &[INF, INF, INF, 0.0, INF, INF]);
+        assert_eq!(&res.distances[12..], &[INF, INF, INF, INF, 1.0, 0.0]);
+        let pred = res.predecessors.as_ref().unwrap();
+        assert_eq!(&pred[..6], &[NO_PREDECESSOR, 0, 1, -9999, -9999, -9999]);
+        assert!(pred[6..12].iter().all(|&p| p == NO_PREDECESSOR));
+        check_predecessors(&g, &res, &[0, 3, 5]);
+    }
+
+    #[test]
+    fn limit_keeps_nodes_at_exactly_the_limit() {
+        let edges: Vec<_> = (0..5).map(|i| (i, i + 1, 1.0)).collect();
+        let g = Owned::undirected(6, &edges);
+        let res = sp(&g, &[0], Some(2.0), None);
+        assert_eq!(res.distances, vec![0.0, 1.0, 2.0, INF, INF, INF]);
+        assert_eq!(
+            res.predecessors.unwrap(),
+            vec![-9999, 0, 1, -9999, -9999, -9999]
+        );
+        let res = sp(&g, &[0], Some(0.0), None);
+        assert_eq!(res.distances, vec![0.0, INF, INF, INF, INF, INF]);
+    }
+
+    fn lcg_graph(n: usize, arcs: usize, seed: u64) -> Owned {
+        let mut s = seed;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s >> 33
+        };
+        let list: Vec<_> = (0..arcs)
+            .map(|_| {
+                let (u, v) = (next() as usize % n, next() as usize % n);
+                // Quantised weights (some zero) create many equal-length paths.
+                (u, v, (next() % 5) as f64 * 0.1)
+            })
+            .collect();
+        Owned::new(n, &list)
+    }
+
+    #[test]
+    fn random_graphs_match_reference_and_threads() {
+        for seed in 0..4 {
+            let g = lcg_graph(200, 700, seed);
+            let sources: Vec<usize> = (0..200).step_by(3).chain([5, 5]).collect();
+            let a = sp(&g, &sources, None, Some(1));
+            let b = sp(&g, &sources, None, Some(2));
+            assert_eq!(a, b);
+            for (r, &s) in sources.iter().enumerate() {
+                assert_eq!(&a.distances[r * 200..(r + 1) * 200], &reference(&g, s)[..]);
+            }
+            check_predecessors(&g, &a, &sources);
+            // Limit: the masked full rows.
+            let c = sp(&g, &sources, Some(0.3), None);
+            for (x, y) in c.distances.iter().zip(&a.distances) {
+                assert_eq!(*x, if *y <= 0.3 { *y } else { INF });
+            }
+            // f32 output is the rounded f64 result, without predecessors.
+            let mut out = vec![0.0f32; sources.len() * 200];
+            let mon = Monitor::new();
+            shortest_paths_into(&g.graph(), &sources, None, &mut out, None, None, &mon).unwrap();
+            assert!(out.iter().zip(&a.distances).all(|(x, y)| *x == *y as f32));
+            assert_eq!(mon.progress(), (sources.len(), sources.len()));
+        }
+    }
+
+    #[test]
+    fn errors_and_cancellation() {
+        let g = Owned::undirected(3, &[(0, 1, 1.0)]);
+        let gr = g.graph();
+        let mon = Monitor::new();
+        let e = shortest_paths(&gr, &[0, 3], None, false, None, &mon).unwrap_err();
+        assert!(e.to_string().contains("source 3 is out of range"));
+        for bad in [-1.0, f64::NAN] {
+            let e = shortest_paths(&gr, &[0], Some(bad), false, None, &mon).unwrap_err();
+            assert!(e.to_string().contains("limit"));
+        }
+        let mut short = vec![0.0f64; 5];
+        assert!(shortest_paths_into(&gr, &[0, 1], None, &mut short, None, None, &mon).is_err());
+        let mut out = vec![0.0f64; 6];
+        let mut pred = vec![0i64; 5];
+        let e = shortest_paths_into(&gr, &[0, 1], None, &mut out, Some(&mut pred), None, &mon);
+        assert!(e.is_err());
+        assert!(shortest_paths(&gr, &[0], None, false, Some(0), &mon).is_err());
+        let none = shortest_paths(&gr, &[], None, true, None, &mon).unwrap();
+        assert_eq!((none.rows, none.distances.len()), (0, 0));
+        let cancelled = Monitor::new();
+        cancelled.cancel();
+        assert_eq!(
+            shortest_paths(&gr, &[0, 1], None, false, None, &cancelled),
+            Err(Error::Cancelled)
+        );
+    }
+}
