@@ -3,8 +3,10 @@
 //! One Dijkstra per source, sources in parallel (rayon), each thread reusing its own scratch: a
 //! binary heap with lazy deletion whose entries pack `(distance bits, node)` into one `u128`
 //! (non-negative f64 bit patterns order like the floats, so the integer order is the
-//! `(distance, node)` order), and an `f64` distance row. Nothing of size `n` is allocated per
-//! source beyond the output row.
+//! `(distance, node)` order), an `f64` distance row and the list of nodes it touched, so that
+//! resetting it costs O(touched nodes), not O(n). Nothing of size `n` is allocated per source
+//! beyond the output row. One loop (`Scratch::search`) serves both entry points: full rows
+//! ([`shortest_paths`]) and the `k` nearest nodes with an early stop ([`geodesic_neighbors`]).
 //!
 //! **Exactness.** An arc `u -> v` of weight `w` is relaxed as `d[v] = d[u] + w` in f64, exactly as
 //! scipy's `dijkstra` does. With non-negative weights the final distances are then the unique
@@ -23,6 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::ControlFlow;
 
 use rayon::prelude::*;
 
@@ -127,8 +130,16 @@ pub fn shortest_paths_into<I: CsrIndex, T: Real>(
             .zip(sources.par_iter())
             .try_for_each_init(init, |scratch, ((drow, prow), &s)| {
                 monitor.check()?;
-                scratch.run(graph, s, limit, Some(prow));
+                prow.fill(NO_PREDECESSOR);
+                scratch.search(
+                    graph,
+                    s,
+                    limit,
+                    Some(prow),
+                    |_, _| ControlFlow::Continue(()),
+                );
                 finish_row(&scratch.dist, drow);
+                scratch.reset();
                 monitor.advance(1);
                 Ok(())
             }),
@@ -137,12 +148,160 @@ pub fn shortest_paths_into<I: CsrIndex, T: Real>(
             .zip(sources.par_iter())
             .try_for_each_init(init, |scratch, (drow, &s)| {
                 monitor.check()?;
-                scratch.run(graph, s, limit, None);
+                scratch.search(graph, s, limit, None, |_, _| ControlFlow::Continue(()));
                 finish_row(&scratch.dist, drow);
+                scratch.reset();
                 monitor.advance(1);
                 Ok(())
             }),
     })?
+}
+
+/// Marks a missing neighbour in [`geodesic_neighbors`] output (fewer than `k` nodes reachable).
+pub const NO_NEIGHBOR: i64 = -1;
+
+/// The `k` nearest nodes by geodesic distance from each source, row-major `rows x k`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeodesicNeighbors {
+    /// `rows x k` node ids, ordered by (distance, id); [`NO_NEIGHBOR`] pads rows with fewer
+    /// than `k` reachable nodes.
+    pub indices: Vec<i64>,
+    /// `rows x k` distances matching `indices`; `inf` for padding.
+    pub distances: Vec<f64>,
+    /// Number of sources (rows).
+    pub rows: usize,
+    /// Neighbours per source (columns).
+    pub k: usize,
+}
+
+/// The `k` nearest nodes (the source excluded) by shortest-path distance from every node of
+/// `sources`, each row ordered by (distance, node id).
+///
+/// Each search stops early: once `k` nodes other than the source are settled it goes on only
+/// while the next node settled lies at exactly the `k`-th distance (with zero-weight arcs, or
+/// an addition that rounds back to the same float, a node with a smaller id can be reached
+/// through a tied node of larger id, so Dijkstra's settle order alone is not the
+/// (distance, id) order), then keeps the `k` smallest (distance, id) pairs. The result is
+/// therefore exactly the first `k` entries of the full distance row sorted by (distance, id),
+/// the source left out; distances are bitwise those of [`shortest_paths`]. Rows with fewer
+/// than `k` reachable nodes are padded with [`NO_NEIGHBOR`] / `inf`. Requires `1 <= k < n`.
+pub fn geodesic_neighbors<I: CsrIndex>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    k: usize,
+    n_threads: Option<usize>,
+    monitor: &Monitor,
+) -> Result<GeodesicNeighbors> {
+    let rows = sources.len();
+    let len = rows
+        .checked_mul(k)
+        .ok_or_else(|| Error::invalid("the output size overflows"))?;
+    validate_neighbors(graph, sources, k)?;
+    let mut indices = vec![0i64; len];
+    let mut distances = vec![0.0f64; len];
+    geodesic_neighbors_into(
+        graph,
+        sources,
+        k,
+        &mut indices,
+        &mut distances,
+        n_threads,
+        monitor,
+    )?;
+    Ok(GeodesicNeighbors {
+        indices,
+        distances,
+        rows,
+        k,
+    })
+}
+
+/// [`geodesic_neighbors`] writing into caller-provided `rows x k` row-major buffers; distances
+/// are computed in f64 and rounded to `T`.
+pub fn geodesic_neighbors_into<I: CsrIndex, T: Real>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    k: usize,
+    indices: &mut [i64],
+    distances: &mut [T],
+    n_threads: Option<usize>,
+    monitor: &Monitor,
+) -> Result<()> {
+    validate_neighbors(graph, sources, k)?;
+    let rows = sources.len();
+    let len = rows
+        .checked_mul(k)
+        .ok_or_else(|| Error::invalid("the output size overflows"))?;
+    for (what, got) in [("index", indices.len()), ("distance", distances.len())] {
+        if got != len {
+            return Err(Error::invalid(format!(
+                "the {what} buffer has length {got} but {rows} sources x k = {k} need {len}"
+            )));
+        }
+    }
+    monitor.set_total(rows);
+    if len == 0 {
+        return Ok(());
+    }
+    let n = graph.n();
+    let init = || (Scratch::new(n), Vec::<u128>::with_capacity(k + 1));
+    with_threads(n_threads, || {
+        indices
+            .par_chunks_mut(k)
+            .zip(distances.par_chunks_mut(k))
+            .zip(sources.par_iter())
+            .try_for_each_init(init, |(scratch, found), ((irow, drow), &s)| {
+                monitor.check()?;
+                found.clear();
+                let mut kth = f64::INFINITY;
+                scratch.search(graph, s, f64::INFINITY, None, |u, d| {
+                    if u == s {
+                        return ControlFlow::Continue(());
+                    }
+                    if found.len() >= k && d > kth {
+                        return ControlFlow::Break(());
+                    }
+                    found.push(pack(d, u));
+                    if found.len() == k {
+                        kth = d;
+                    }
+                    ControlFlow::Continue(())
+                });
+                scratch.reset();
+                // Only ties at the k-th distance are out of (distance, id) order.
+                found.sort_unstable();
+                for (c, (i, o)) in irow.iter_mut().zip(drow.iter_mut()).enumerate() {
+                    match found.get(c) {
+                        Some(&key) => {
+                            let (d, v) = unpack(key);
+                            *i = v as i64;
+                            *o = T::from_f64(d);
+                        }
+                        None => {
+                            *i = NO_NEIGHBOR;
+                            *o = T::from_f64(f64::INFINITY);
+                        }
+                    }
+                }
+                monitor.advance(1);
+                Ok(())
+            })
+    })?
+}
+
+fn validate_neighbors<I: CsrIndex>(
+    graph: &CsrGraph<'_, I>,
+    sources: &[usize],
+    k: usize,
+) -> Result<()> {
+    validate(graph, sources, None)?;
+    let n = graph.n();
+    if k == 0 || k >= n {
+        return Err(Error::invalid(format!(
+            "k must satisfy 1 <= k < n = {n} (the source is not its own neighbour), got {k}"
+        )));
+    }
+    Ok(())
 }
 
 fn validate<I: CsrIndex>(
@@ -170,15 +329,24 @@ fn finish_row<T: Real>(dist: &[f64], out: &mut [T]) {
     }
 }
 
-/// Per-thread state reused across sources.
+/// Per-thread state reused across sources. Between searches every entry of `dist` is `inf`
+/// and `touched` and `heap` are empty; [`Scratch::reset`] restores this in O(touched nodes).
 struct Scratch {
     dist: Vec<f64>,
     heap: BinaryHeap<Reverse<u128>>,
+    /// The nodes whose distance is finite, i.e. everything `search` wrote to `dist`.
+    touched: Vec<usize>,
+}
+
+/// `(d, v)` packed so that the integer order is the `(distance, node id)` order (`d >= 0`).
+#[inline]
+fn pack(d: f64, v: usize) -> u128 {
+    ((d.to_bits() as u128) << 64) | v as u128
 }
 
 #[inline]
-fn key(d: f64, v: usize) -> Reverse<u128> {
-    Reverse(((d.to_bits() as u128) << 64) | v as u128)
+fn unpack(k: u128) -> (f64, usize) {
+    (f64::from_bits((k >> 64) as u64), k as u64 as usize)
 }
 
 impl Scratch {
@@ -186,45 +354,64 @@ impl Scratch {
         Scratch {
             dist: vec![f64::INFINITY; n],
             heap: BinaryHeap::new(),
+            touched: Vec::new(),
         }
     }
 
-    /// One Dijkstra from `s`; leaves the distances in `self.dist` and fills `pred` if given.
-    fn run<I: CsrIndex>(
+    /// One Dijkstra from `s`, the one loop behind every entry point. `settle(u, d)` is called
+    /// once per node as it is settled, in order of non-decreasing `d` (the source first); the
+    /// search stops when it returns `Break` (so `u` is then left unrecorded by the caller) or
+    /// when no node is left. Leaves the (final, for settled nodes) distances in `self.dist` and
+    /// fills `pred`, which must arrive filled with [`NO_PREDECESSOR`], if given. Call
+    /// [`Scratch::reset`] afterwards.
+    fn search<I: CsrIndex>(
         &mut self,
         g: &CsrGraph<'_, I>,
         s: usize,
         limit: f64,
         mut pred: Option<&mut [i64]>,
+        mut settle: impl FnMut(usize, f64) -> ControlFlow<()>,
     ) {
+        debug_assert!(self.touched.is_empty() && self.heap.is_empty());
         let dist = &mut self.dist[..];
-        dist.fill(f64::INFINITY);
-        if let Some(p) = pred.as_deref_mut() {
-            p.fill(NO_PREDECESSOR);
-        }
-        let heap = &mut self.heap;
-        heap.clear();
+        let (heap, touched) = (&mut self.heap, &mut self.touched);
         dist[s] = 0.0;
-        heap.push(key(0.0, s));
+        touched.push(s);
+        heap.push(Reverse(pack(0.0, s)));
         while let Some(Reverse(k)) = heap.pop() {
-            let d = f64::from_bits((k >> 64) as u64);
-            let u = k as u64 as usize;
+            let (d, u) = unpack(k);
             if d > dist[u] {
                 continue; // stale entry: u was reached more cheaply since
+            }
+            if settle(u, d).is_break() {
+                return;
             }
             let (cols, ws) = g.row(u);
             for (&j, &w) in cols.iter().zip(ws) {
                 let v = j.index();
                 let nd = d + w;
-                if nd < dist[v] && nd <= limit {
+                let old = dist[v];
+                if nd < old && nd <= limit {
+                    if old == f64::INFINITY {
+                        touched.push(v);
+                    }
                     dist[v] = nd;
                     if let Some(p) = pred.as_deref_mut() {
                         p[v] = u as i64;
                     }
-                    heap.push(key(nd, v));
+                    heap.push(Reverse(pack(nd, v)));
                 }
             }
         }
+    }
+
+    /// Back to the all-`inf` state, in O(touched nodes + heap entries left).
+    fn reset(&mut self) {
+        for &v in &self.touched {
+            self.dist[v] = f64::INFINITY;
+        }
+        self.touched.clear();
+        self.heap.clear();
     }
 }
 
@@ -492,6 +679,122 @@ mod tests {
         cancelled.cancel();
         assert_eq!(
             shortest_paths(&gr, &[0, 1], None, false, None, &cancelled),
+            Err(Error::Cancelled)
+        );
+    }
+
+    /// The first `k` entries of the full row sorted by (distance, id), the source left out.
+    fn neighbors_reference(g: &Owned, sources: &[usize], k: usize) -> (Vec<i64>, Vec<f64>) {
+        let full = sp(g, sources, None, Some(1));
+        let (mut idx, mut dist) = (vec![], vec![]);
+        for (r, &s) in sources.iter().enumerate() {
+            let row = &full.distances[r * g.n..(r + 1) * g.n];
+            let mut order: Vec<usize> = (0..g.n).filter(|&v| v != s && row[v] < INF).collect();
+            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+            order.resize(k, usize::MAX);
+            for v in order {
+                idx.push(if v == usize::MAX {
+                    NO_NEIGHBOR
+                } else {
+                    v as i64
+                });
+                dist.push(if v == usize::MAX { INF } else { row[v] });
+            }
+        }
+        (idx, dist)
+    }
+
+    fn gn(g: &Owned, sources: &[usize], k: usize, threads: Option<usize>) -> GeodesicNeighbors {
+        geodesic_neighbors(&g.graph(), sources, k, threads, &Monitor::new()).unwrap()
+    }
+
+    #[test]
+    fn neighbors_break_ties_by_id_even_when_settled_later() {
+        // 0 -> 5 (1.0), 5 -> 2 (0.0), 0 -> 3 (2.0): node 2 (id < 5) is only reached through 5 at
+        // the same distance, so it is settled after 5 but must come first.
+        let g = Owned::new(6, &[(0, 5, 1.0), (5, 2, 0.0), (0, 3, 2.0)]);
+        let r = gn(&g, &[0], 1, None);
+        assert_eq!((r.indices, r.distances), (vec![2], vec![1.0]));
+        let r = gn(&g, &[0], 2, None);
+        assert_eq!((r.indices, r.distances), (vec![2, 5], vec![1.0, 1.0]));
+        let r = gn(&g, &[0, 3], 4, None);
+        assert_eq!(r.indices, vec![2, 5, 3, NO_NEIGHBOR, -1, -1, -1, -1]);
+        assert_eq!(r.distances, vec![1.0, 1.0, 2.0, INF, INF, INF, INF, INF]);
+        assert_eq!((r.rows, r.k), (2, 4));
+    }
+
+    #[test]
+    fn neighbors_match_sorted_full_rows_and_threads() {
+        for seed in 0..6 {
+            let n = 150;
+            // Sparse enough (seeds 0-2) to leave several components, so rows get padded.
+            let g = lcg_graph(n, if seed < 3 { 120 } else { 500 }, seed);
+            let sources: Vec<usize> = (0..n).step_by(4).chain([7, 7]).collect();
+            for k in [1, 2, 5, 17, n - 1] {
+                let a = gn(&g, &sources, k, Some(1));
+                let b = gn(&g, &sources, k, Some(2));
+                assert_eq!(a, b);
+                let (idx, dist) = neighbors_reference(&g, &sources, k);
+                assert_eq!(a.indices, idx, "seed {seed} k {k}");
+                assert_eq!(a.distances, dist, "seed {seed} k {k}");
+                let mut idx2 = vec![0i64; sources.len() * k];
+                let mut out = vec![0.0f32; sources.len() * k];
+                let mon = Monitor::new();
+                geodesic_neighbors_into(&g.graph(), &sources, k, &mut idx2, &mut out, None, &mon)
+                    .unwrap();
+                assert_eq!(idx2, a.indices);
+                assert!(out.iter().zip(&dist).all(|(x, y)| *x == *y as f32));
+                assert_eq!(mon.progress(), (sources.len(), sources.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn scratch_resets_only_touched_nodes_and_is_clean_after_early_stop() {
+        let g = lcg_graph(100, 400, 9);
+        let gr = g.graph();
+        let mut scratch = Scratch::new(100);
+        let mut settled = 0;
+        scratch.search(&gr, 3, INF, None, |_, _| {
+            settled += 1;
+            if settled == 4 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        let touched = scratch.touched.len();
+        assert!((3..100).contains(&touched));
+        let finite = scratch.dist.iter().filter(|d| d.is_finite()).count();
+        assert_eq!(finite, touched);
+        scratch.reset();
+        assert!(scratch.dist.iter().all(|&d| d == INF));
+        assert!(scratch.touched.is_empty() && scratch.heap.is_empty());
+        // A full search on the reused scratch matches the reference.
+        scratch.search(&gr, 8, INF, None, |_, _| ControlFlow::Continue(()));
+        assert_eq!(scratch.dist, reference(&g, 8));
+    }
+
+    #[test]
+    fn neighbor_errors_and_cancellation() {
+        let g = Owned::undirected(4, &[(0, 1, 1.0), (1, 2, 1.0)]);
+        let gr = g.graph();
+        let mon = Monitor::new();
+        for k in [0, 4, 5] {
+            let e = geodesic_neighbors(&gr, &[0], k, None, &mon).unwrap_err();
+            assert!(e.to_string().contains("k must satisfy"), "{e}");
+        }
+        let e = geodesic_neighbors(&gr, &[4], 1, None, &mon).unwrap_err();
+        assert!(e.to_string().contains("source 4 is out of range"));
+        let (mut idx, mut dist) = (vec![0i64; 3], vec![0.0f64; 4]);
+        let e = geodesic_neighbors_into(&gr, &[0, 1], 2, &mut idx, &mut dist, None, &mon);
+        assert!(e.unwrap_err().to_string().contains("index buffer"));
+        let none = geodesic_neighbors(&gr, &[], 3, None, &mon).unwrap();
+        assert_eq!((none.rows, none.indices.len()), (0, 0));
+        let cancelled = Monitor::new();
+        cancelled.cancel();
+        assert_eq!(
+            geodesic_neighbors(&gr, &[0, 1], 1, None, &cancelled),
             Err(Error::Cancelled)
         );
     }

@@ -6,7 +6,8 @@ build on the same substrate.
 
 from . import datasets
 from ._core import __version__
-from .geodesic import NO_PREDECESSOR, geodesic, reconstruct_path
+from .geodesic import NO_PREDECESSOR, geodesic, geodesic_neighbors, reconstruct_path
+from .geodesic_scores import COMPONENT_POLICIES, geodesic_scores, handle_components, summarize
 from .graph import as_graph, connected_components, knn_graph
 from .hubness import (
     HubnessReport,
@@ -41,4 +42,5 @@ __all__ += [
 ]
 __all__ += ["datasets", "HubSample", "norm_truncation", "sample_hubs"]
 __all__ += ["as_graph", "connected_components", "knn_graph"]
-__all__ += ["NO_PREDECESSOR", "geodesic", "reconstruct_path"]
+__all__ += ["NO_PREDECESSOR", "geodesic", "geodesic_neighbors", "reconstruct_path"]
+__all__ += ["COMPONENT_POLICIES", "geodesic_scores", "handle_components", "summarize"]

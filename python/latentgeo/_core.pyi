@@ -36,3 +36,15 @@ def dijkstra(
     n_threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> None: ...
+def geodesic_neighbors(
+    n: int,
+    indptr: npt.NDArray[np.int64],
+    indices: Union[npt.NDArray[np.int32], npt.NDArray[np.int64]],
+    weights: npt.NDArray[np.float64],
+    sources: npt.NDArray[np.int64],
+    k: int,
+    out_indices: npt.NDArray[np.int64],
+    out: Union[npt.NDArray[np.float32], npt.NDArray[np.float64]],
+    n_threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> None: ...

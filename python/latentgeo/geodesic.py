@@ -12,7 +12,7 @@ from . import _core
 from ._progress import Progress
 from ._validate import check_int, check_n_threads
 
-__all__ = ["geodesic", "reconstruct_path", "NO_PREDECESSOR"]
+__all__ = ["geodesic", "geodesic_neighbors", "reconstruct_path", "NO_PREDECESSOR"]
 
 #: Predecessor of a source or of an unreached node (scipy's sentinel).
 NO_PREDECESSOR = -9999
@@ -136,6 +136,29 @@ def _check_out(out, shape, dtype):
     return out
 
 
+def _check_dtype(dtype) -> np.dtype:
+    """The output dtype: float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype {dtype!r} is not understood: {e}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
+    return dt
+
+
+def _core_csr(n, indptr, indices, weights, directed):
+    """(indptr int64, indices int32/int64, weights float64), contiguous, as the Rust core takes
+    them; symmetrised (union, smaller weight) unless `directed`."""
+    if not directed:
+        indptr, indices, weights = _symmetrise(n, indptr, indices, weights)
+    idx_dtype = np.int32 if max(n, indices.size) <= _INT32_MAX else np.int64
+    indices = np.ascontiguousarray(indices, dtype=idx_dtype)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    return indptr, indices, weights
+
+
 def geodesic(
     graph,
     sources=None,
@@ -216,12 +239,7 @@ def geodesic(
     >>> latentgeo.geodesic(line, 2, directed=True).tolist()
     [inf, inf, 0.0]
     """
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"dtype {dtype!r} is not understood: {e}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
+    dt = _check_dtype(dtype)
     n_threads = check_n_threads(n_threads)
     if limit is not None:
         if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, numbers.Real):
@@ -231,12 +249,7 @@ def geodesic(
             raise ValueError(f"limit must be a number >= 0, got {limit}")
     n, indptr, indices, weights = _as_csr(graph)
     src, scalar = _as_sources(sources, n)
-    if not directed:
-        indptr, indices, weights = _symmetrise(n, indptr, indices, weights)
-    idx_dtype = np.int32 if max(n, indices.size) <= _INT32_MAX else np.int64
-    indices = np.ascontiguousarray(indices, dtype=idx_dtype)
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    indptr, indices, weights = _core_csr(n, indptr, indices, weights, directed)
 
     shape = (n,) if scalar else (src.size, n)
     if out is None:
@@ -261,6 +274,100 @@ def geodesic(
     if return_predecessors:
         return out, pred
     return out
+
+
+def geodesic_neighbors(
+    graph,
+    k: int,
+    *,
+    sources=None,
+    directed: bool = False,
+    return_sparse: bool = False,
+    dtype=np.float32,
+    n_threads: Optional[int] = None,
+    progress: bool = False,
+):
+    """The `k` nearest nodes of each source by geodesic (shortest-path) distance.
+
+    One Dijkstra per source that stops as soon as the `k` nearest nodes are known, so a query
+    costs about what it takes to settle `k` nodes rather than the whole graph; sources run in
+    parallel with the GIL released. The result is exactly the first `k` entries of the full
+    distance row (as :func:`geodesic` and ``scipy.sparse.csgraph.dijkstra`` compute it, bitwise)
+    sorted by (distance, node id), the source itself left out. It does not depend on
+    `n_threads`.
+
+    Parameters
+    ----------
+    graph : scipy.sparse matrix or array, or array_like, shape (n, n)
+        Edge weights, with the same conventions as :func:`geodesic` (stored sparse entries are
+        edges, explicit zeros included; dense 0 and inf mean "no edge"; weights must be finite
+        and non-negative).
+    k : int
+        Neighbours per source, ``1 <= k < n`` (the source is not its own neighbour).
+    sources : None, int or 1-D array of int
+        The source nodes, in the order of the output rows (repeats allowed). ``None``: all
+        nodes. A single int gives 1-D arrays of shape (k,) (a (1, n) matrix with
+        `return_sparse`).
+    directed : bool
+        If False (default), i and j are joined when either ``graph[i, j]`` or ``graph[j, i]``
+        is stored, with the smaller weight, as in :func:`geodesic`.
+    return_sparse : bool
+        Return a scipy.sparse CSR matrix of shape (len(sources), n) instead of the arrays:
+        row r holds ``distances[r, c]`` at column ``indices[r, c]`` for every neighbour found
+        (padding is left out; zero distances stay stored as explicit zeros). The columns of a
+        row are stored in neighbour order, as :meth:`KNNResult.to_sparse` does.
+    dtype : {numpy.float32, numpy.float64}
+        Distance dtype. Distances are always computed in float64.
+    n_threads : int, optional
+        Threads to use (default: all cores). Results do not depend on it.
+    progress : bool
+        Show a progress bar on stderr. Ctrl-C interrupts the computation (KeyboardInterrupt).
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (len(sources), k) or (k,)
+        The neighbours of each source, nearest first; ties in distance are broken by the smaller
+        node id. Where fewer than `k` nodes are reachable from a source (a small connected
+        component, or a directed graph), the row is padded at the end with -1.
+    distances : ndarray of `dtype`, same shape
+        The geodesic distances of `indices`; ``inf`` where an index is -1.
+    (or, with `return_sparse`, a ``scipy.sparse.csr_matrix`` of shape (len(sources), n))
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, latentgeo
+    >>> line = sp.csr_array(([1.0, 2.0], ([0, 1], [1, 2])), shape=(3, 3))
+    >>> idx, dist = latentgeo.geodesic_neighbors(line, 2, dtype=np.float64)
+    >>> idx.tolist(), dist.tolist()
+    ([[1, 2], [0, 2], [1, 0]], [[1.0, 3.0], [1.0, 2.0], [2.0, 3.0]])
+    >>> latentgeo.geodesic_neighbors(line, 1, sources=2, directed=True)
+    (array([-1]), array([inf], dtype=float32))
+    """
+    dt = _check_dtype(dtype)
+    n_threads = check_n_threads(n_threads)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an integer, got {k!r}")
+    n, indptr, indices, weights = _as_csr(graph)
+    k = int(k)
+    if not 1 <= k < n:
+        raise ValueError(
+            f"k must satisfy 1 <= k < n = {n} (the source is not its own neighbour), got {k}"
+        )
+    src, scalar = _as_sources(sources, n)
+    indptr, indices, weights = _core_csr(n, indptr, indices, weights, directed)
+    m = src.size
+    out_idx = np.empty((m, k), dtype=np.int64)
+    out = np.empty((m, k), dtype=dt)
+    with Progress(m, "geodesic_neighbors", enabled=bool(progress)) as bar:
+        _core.geodesic_neighbors(n, indptr, indices, weights, src, k, out_idx, out, n_threads, bar)
+    if return_sparse:
+        found = out_idx >= 0
+        row_ptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(found.sum(axis=1), out=row_ptr[1:])
+        return sp.csr_matrix((out[found], out_idx[found], row_ptr), shape=(m, n))
+    if scalar:
+        return out_idx[0], out[0]
+    return out_idx, out
 
 
 def reconstruct_path(predecessors, source_row, target, *, sources=None) -> list:

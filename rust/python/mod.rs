@@ -14,7 +14,7 @@ mod monitor;
 use monitor::run_monitored;
 
 use crate::csr::{CsrGraph, CsrIndex};
-use crate::dijkstra::shortest_paths_into;
+use crate::dijkstra::{geodesic_neighbors_into, shortest_paths_into};
 use crate::knn::{knn, KnnParams, Matrix, Metric};
 use crate::real::Real;
 use crate::Error;
@@ -202,16 +202,7 @@ fn dijkstra<'py>(
 ) -> PyResult<()> {
     let ip = slice1(&indptr, "indptr")?;
     let w = slice1(&weights, "weights")?;
-    let sources = slice1(&sources, "sources")?
-        .iter()
-        .map(|&s| {
-            usize::try_from(s).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "source {s} is out of range for a graph with {n} nodes"
-                ))
-            })
-        })
-        .collect::<PyResult<Vec<usize>>>()?;
+    let sources = source_list(slice1(&sources, "sources")?, n)?;
     let (s, l) = (&sources[..], limit);
     match &indices {
         CsrIndices::I32(ix) => dijkstra_impl(
@@ -243,6 +234,87 @@ fn dijkstra<'py>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn neighbors_impl<'py, I: CsrIndex + numpy::Element>(
+    py: Python<'py>,
+    n: usize,
+    indptr: &[i64],
+    indices: &PyReadonlyArray1<'py, I>,
+    weights: &[f64],
+    sources: &[usize],
+    k: usize,
+    out_indices: &mut [i64],
+    out: DistOut<'py>,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let graph = CsrGraph::new((n, n), indptr, slice1(indices, "indices")?, weights)?;
+    let not_contiguous = || PyValueError::new_err("out must be a C-contiguous writeable array");
+    match out {
+        DistOut::F32(mut o) => {
+            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
+            run_monitored(py, progress, |mon| {
+                geodesic_neighbors_into(&graph, sources, k, out_indices, o, n_threads, mon)
+            })
+        }
+        DistOut::F64(mut o) => {
+            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
+            run_monitored(py, progress, |mon| {
+                geodesic_neighbors_into(&graph, sources, k, out_indices, o, n_threads, mon)
+            })
+        }
+    }
+}
+
+/// The `k` nearest nodes by geodesic distance from each source (the source excluded), Dijkstra
+/// stopped early, filling `out_indices` (int64) and `out` (float32 or float64), both
+/// len(sources) x k, ordered by (distance, id) and padded with -1 / inf; see
+/// `latentgeo.geodesic_neighbors`.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (
+    n, indptr, indices, weights, sources, k, out_indices, out, n_threads=None, progress=None
+))]
+fn geodesic_neighbors<'py>(
+    py: Python<'py>,
+    n: usize,
+    indptr: PyReadonlyArray1<'py, i64>,
+    indices: CsrIndices<'py>,
+    weights: PyReadonlyArray1<'py, f64>,
+    sources: PyReadonlyArray1<'py, i64>,
+    k: usize,
+    mut out_indices: PyReadwriteArray2<'py, i64>,
+    out: DistOut<'py>,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let ip = slice1(&indptr, "indptr")?;
+    let w = slice1(&weights, "weights")?;
+    let sources = source_list(slice1(&sources, "sources")?, n)?;
+    let oi = out_indices
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("out_indices must be a C-contiguous writeable array"))?;
+    let s = &sources[..];
+    match &indices {
+        CsrIndices::I32(ix) => neighbors_impl(py, n, ip, ix, w, s, k, oi, out, n_threads, progress),
+        CsrIndices::I64(ix) => neighbors_impl(py, n, ip, ix, w, s, k, oi, out, n_threads, progress),
+    }
+}
+
+/// int64 sources as indices; negative ones are out of range.
+fn source_list(sources: &[i64], n: usize) -> PyResult<Vec<usize>> {
+    sources
+        .iter()
+        .map(|&s| {
+            usize::try_from(s).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "source {s} is out of range for a graph with {n} nodes"
+                ))
+            })
+        })
+        .collect()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -250,5 +322,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn_f64, m)?)?;
     m.add_function(wrap_pyfunction!(k_occurrence, m)?)?;
     m.add_function(wrap_pyfunction!(dijkstra, m)?)?;
+    m.add_function(wrap_pyfunction!(geodesic_neighbors, m)?)?;
     Ok(())
 }
