@@ -135,6 +135,26 @@ enum DistOut<'py> {
     F64(PyReadwriteArray2<'py, f64>),
 }
 
+/// Evaluate `$body` with `$o` bound to the mutable slice of a [`DistOut`], whatever its dtype.
+macro_rules! with_dist_out {
+    ($out:expr, |$o:ident| $body:expr) => {
+        match $out {
+            DistOut::F32(mut a) => {
+                let $o = a.as_slice_mut().map_err(|_| out_not_contiguous())?;
+                $body
+            }
+            DistOut::F64(mut a) => {
+                let $o = a.as_slice_mut().map_err(|_| out_not_contiguous())?;
+                $body
+            }
+        }
+    };
+}
+
+fn out_not_contiguous() -> PyErr {
+    PyValueError::new_err("out must be a C-contiguous writeable array")
+}
+
 fn slice1<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, what: &str) -> PyResult<&'a [T]> {
     a.as_slice()
         .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))
@@ -162,21 +182,9 @@ fn dijkstra_impl<'py, I: CsrIndex + numpy::Element>(
         })?),
         None => None,
     };
-    let not_contiguous = || PyValueError::new_err("out must be a C-contiguous writeable array");
-    match out {
-        DistOut::F32(mut o) => {
-            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
-            run_monitored(py, progress, |mon| {
-                shortest_paths_into(&graph, sources, limit, o, pred, n_threads, mon)
-            })
-        }
-        DistOut::F64(mut o) => {
-            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
-            run_monitored(py, progress, |mon| {
-                shortest_paths_into(&graph, sources, limit, o, pred, n_threads, mon)
-            })
-        }
-    }
+    with_dist_out!(out, |o| run_monitored(py, progress, |mon| {
+        shortest_paths_into(&graph, sources, limit, o, pred, n_threads, mon)
+    }))
 }
 
 /// Multi-source Dijkstra on an n x n CSR graph, filling `out` (len(sources) x n, float32 or
@@ -249,21 +257,9 @@ fn neighbors_impl<'py, I: CsrIndex + numpy::Element>(
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     let graph = CsrGraph::new((n, n), indptr, slice1(indices, "indices")?, weights)?;
-    let not_contiguous = || PyValueError::new_err("out must be a C-contiguous writeable array");
-    match out {
-        DistOut::F32(mut o) => {
-            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
-            run_monitored(py, progress, |mon| {
-                geodesic_neighbors_into(&graph, sources, k, out_indices, o, n_threads, mon)
-            })
-        }
-        DistOut::F64(mut o) => {
-            let o = o.as_slice_mut().map_err(|_| not_contiguous())?;
-            run_monitored(py, progress, |mon| {
-                geodesic_neighbors_into(&graph, sources, k, out_indices, o, n_threads, mon)
-            })
-        }
-    }
+    with_dist_out!(out, |o| run_monitored(py, progress, |mon| {
+        geodesic_neighbors_into(&graph, sources, k, out_indices, o, n_threads, mon)
+    }))
 }
 
 /// The `k` nearest nodes by geodesic distance from each source (the source excluded), Dijkstra
