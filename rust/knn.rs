@@ -131,6 +131,16 @@ pub fn knn<T: Real>(
     params: &KnnParams,
     monitor: &Monitor,
 ) -> Result<Neighbors<T>> {
+    with_threads(params.n_threads, || search(data, query, params, monitor))?
+}
+
+/// [`knn`] on the current rayon pool.
+fn search<T: Real>(
+    data: Matrix<'_, T>,
+    query: Option<Matrix<'_, T>>,
+    params: &KnnParams,
+    monitor: &Monitor,
+) -> Result<Neighbors<T>> {
     let (n, d) = (data.rows, data.cols);
     let q = query.unwrap_or(data);
     validate(data, q, params)?;
@@ -147,25 +157,22 @@ pub fn knn<T: Real>(
     let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(search.pool())).collect();
     let mut indices = vec![0i64; m * k];
     let mut distances = vec![T::ZERO; m * k];
-    with_threads(params.n_threads, || -> Result<()> {
-        if query.is_none() {
-            search.self_join(&mut heaps, monitor)?;
-        } else {
-            search.cross(&mut heaps, monitor)?;
-        }
-        indices
-            .par_chunks_mut(k)
-            .zip(distances.par_chunks_mut(k))
-            .zip(heaps.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, ((idx_out, dist_out), heap))| {
-                for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
-                    idx_out[slot] = j as i64;
-                    dist_out[slot] = search.report(e);
-                }
-            });
-        Ok(())
-    })??;
+    if query.is_none() {
+        search.self_join(&mut heaps, monitor)?;
+    } else {
+        search.cross(&mut heaps, monitor)?;
+    }
+    indices
+        .par_chunks_mut(k)
+        .zip(distances.par_chunks_mut(k))
+        .zip(heaps.par_iter_mut())
+        .enumerate()
+        .for_each(|(i, ((idx_out, dist_out), heap))| {
+            for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
+                idx_out[slot] = j as i64;
+                dist_out[slot] = search.report(e);
+            }
+        });
     Ok(Neighbors {
         indices,
         distances,
@@ -459,28 +466,49 @@ impl<T: Real> Search<'_, '_, T> {
         }
     }
 
-    /// Fill the candidate pools of all query rows, query blocks in parallel.
+    /// Fill the candidate pools of all query rows. Work items are (query block, range of data
+    /// blocks): with few query blocks the data is split too, so that every thread has work. Each
+    /// item fills private pools that are then merged into the block's shared ones; the kept set
+    /// is the same whatever the split, since selection is by the total order (key, index).
     fn cross(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
-        let n = self.n;
+        let (n, m) = (self.n, self.query.rows);
         let n_data_blocks = n.div_ceil(DATA_BLOCK);
-        monitor.set_total(self.query.rows.div_ceil(QUERY_BLOCK) * n_data_blocks);
-        heaps
-            .par_chunks_mut(QUERY_BLOCK)
-            .enumerate()
-            .try_for_each_init(
-                || vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)],
-                |tile, (b, block_heaps)| -> Result<()> {
-                    let (r0, qb) = (b * QUERY_BLOCK, block_heaps.len());
-                    for c0 in (0..n).step_by(DATA_BLOCK) {
-                        monitor.check()?;
-                        let db = DATA_BLOCK.min(n - c0);
-                        self.gemm(self.prep.query(), r0, qb, c0, db, tile);
-                        self.scan_rows(tile, r0, c0, db, block_heaps);
-                        monitor.advance(1);
+        let n_query_blocks = m.div_ceil(QUERY_BLOCK);
+        let splits = (2 * rayon::current_num_threads())
+            .div_ceil(n_query_blocks)
+            .clamp(1, n_data_blocks);
+        let per_split = n_data_blocks.div_ceil(splits);
+        monitor.set_total(n_query_blocks * n_data_blocks);
+        let pool = self.pool();
+        let blocks: Vec<Mutex<&mut [TopK]>> =
+            heaps.chunks_mut(QUERY_BLOCK).map(Mutex::new).collect();
+        let items: Vec<(usize, usize)> = (0..n_query_blocks)
+            .flat_map(|b| (0..splits).map(move |s| (b, s)))
+            .collect();
+        items.par_iter().try_for_each_init(
+            || (vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)], Vec::new()),
+            |(tile, local), &(b, s)| -> Result<()> {
+                let r0 = b * QUERY_BLOCK;
+                let qb = QUERY_BLOCK.min(m - r0);
+                local.clear();
+                local.resize_with(qb, || TopK::new(pool));
+                let data_blocks = s * per_split..((s + 1) * per_split).min(n_data_blocks);
+                for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
+                    monitor.check()?;
+                    let db = DATA_BLOCK.min(n - c0);
+                    self.gemm(self.prep.query(), r0, qb, c0, db, tile);
+                    self.scan_rows(tile, r0, c0, db, local);
+                    monitor.advance(1);
+                }
+                let mut shared = blocks[b].lock().unwrap_or_else(|e| e.into_inner());
+                for (h, l) in shared.iter_mut().zip(local.iter_mut()) {
+                    for (key, j) in l.drain_sorted() {
+                        h.push(key, j);
                     }
-                    Ok(())
-                },
-            )
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Fill the candidate pools of a self-join from the tiles on and above the block diagonal.
@@ -722,6 +750,25 @@ mod tests {
         };
         let e = run(m, None, &p).unwrap();
         assert!((0..n).all(|i| e.indices[i * k] == i as i64 || e.distances[i * k] == 0.0));
+    }
+
+    #[test]
+    fn few_queries_split_the_data_without_changing_results() {
+        let (n, d, k) = (3 * DATA_BLOCK + 11, 4, 7);
+        let data: Vec<f64> = lcg(5, n * d).iter().map(|v| (v * 3.0).round()).collect();
+        let m = Matrix::new(&data, n, d).unwrap();
+        let q = Matrix::new(&data[..3 * d], 3, d).unwrap();
+        let p = |t| KnnParams {
+            self_offset: Some(0),
+            ..params(k, Metric::Euclidean, Some(t))
+        };
+        let one = run(m, Some(q), &p(1)).unwrap();
+        let two = run(m, Some(q), &p(2)).unwrap();
+        let four = run(m, Some(q), &p(4)).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(one, four);
+        let full = run(m, None, &params(k, Metric::Euclidean, Some(2))).unwrap();
+        assert_eq!(one.indices, full.indices[..3 * k]);
     }
 
     #[test]
