@@ -12,6 +12,7 @@ pub mod occurrence;
 pub mod parallel;
 pub mod real;
 pub mod topk;
+pub mod unargmax;
 
 #[cfg(feature = "python")]
 mod python;

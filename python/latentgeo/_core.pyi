@@ -1,6 +1,6 @@
 """Type stubs for the compiled Rust core (internal; use the functions in `latentgeo`)."""
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -48,3 +48,23 @@ def geodesic_neighbors(
     n_threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> None: ...
+def unargmax_f32(
+    w: npt.NDArray[np.float32],
+    b: Optional[npt.NDArray[np.float64]],
+    classes: Optional[npt.NDArray[np.int64]],
+    bounds: Optional[float],
+    tol: float,
+    patience: int,
+    n_threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Dict[str, Any]: ...
+def unargmax_f64(
+    w: npt.NDArray[np.float64],
+    b: Optional[npt.NDArray[np.float64]],
+    classes: Optional[npt.NDArray[np.int64]],
+    bounds: Optional[float],
+    tol: float,
+    patience: int,
+    n_threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Dict[str, Any]: ...

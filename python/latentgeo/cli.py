@@ -1,6 +1,7 @@
-"""Command line: ``latentgeo hubness | audit | sample-hubs`` (also ``python -m latentgeo``).
+"""Command line: ``latentgeo hubness | audit | sample-hubs | unargmax`` (``python -m latentgeo``).
 
-Every command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
+``unargmax`` also reads ``.safetensors`` files (see :mod:`latentgeo.weights`). Every other
+command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
 ``--key``) and prints a human-readable report, or JSON with ``--json``. Errors print one line,
 ``latentgeo: error: ...``, on stderr and exit with status 2.
 """
@@ -18,10 +19,14 @@ import numpy as np
 from . import __version__
 from ._validate import as_float_matrix
 from .datasets import EXAMPLE_KINDS, make_example
+from .geodesic import geodesic
+from .geodesic_scores import COMPONENT_POLICIES, geodesic_scores, summarize
+from .graph import connected_components, knn_graph
 from .hubness import HubnessReport, hubness
 from .knn import METRICS
 from .reduction import REDUCTIONS
 from .sampling import sample_hubs
+from .weights import list_tensors, load_weights
 
 __all__ = ["main"]
 
@@ -206,8 +211,12 @@ AUDIT_SECTIONS: List[Tuple[str, AuditSection]] = [
 
 
 def run_audit(X: np.ndarray, args: argparse.Namespace) -> dict:
-    """Run every audit section in turn: ``{section name: section dict}``."""
-    return {name: section(X, args) for name, section in AUDIT_SECTIONS}
+    """Run every audit section in turn: ``{section name: section dict}``.
+
+    A section that returns None (an opt-in section that was not asked for) is left out.
+    """
+    results = ((name, section(X, args)) for name, section in AUDIT_SECTIONS)
+    return {name: result for name, result in results if result is not None}
 
 
 def _fmt_value(value) -> str:
@@ -304,6 +313,411 @@ def _cmd_sample_hubs(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# latentgeo unargmax (and the opt-in "unargmaxable" audit section)
+
+#: The order in which the pipeline stages of latentgeo.unargmaxable run.
+UNARGMAX_STAGES = ("screen", "heuristic", "lp")
+
+
+def _unargmaxable_function():
+    """``latentgeo.unargmaxable``, or a CLIError when this build lacks it."""
+    try:
+        from . import unargmaxable
+    except ImportError:
+        raise CLIError("latentgeo.unargmaxable is not available in this build") from None
+    return unargmaxable
+
+
+def _parse_classes(text: str) -> List[int]:
+    """``"0,5,9"`` or ``"0-99,200"`` (inclusive ranges) -> sorted unique class ids."""
+    ids = set()
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            first = int(lo)
+            last = int(hi) if sep else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid class list {text!r}: use ids and ranges such as 0,5,9 or 0-99"
+            ) from None
+        if first < 0 or last < first:
+            raise argparse.ArgumentTypeError(f"invalid class range {part!r} in {text!r}")
+        ids.update(range(first, last + 1))
+    return sorted(ids)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _jsonable(value):
+    """Numpy scalars and arrays (also nested in dicts, lists, tuples) as plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def unargmax_summary(report) -> dict:
+    """The headline numbers of an UnargmaxReport as a JSON-ready dict.
+
+    Keys: ``semantics``, ``classes_checked``, ``n_unargmaxable``, ``unargmaxable`` (ids),
+    ``n_undecided``, ``undecided`` (ids), ``time_<stage>_s`` for each pipeline stage,
+    ``time_total_s``, then ``decided_by_<stage>`` for each stage.
+    """
+    unarg = np.asarray(report.unargmaxable, dtype=np.int64)
+    undecided = np.asarray(report.undecided, dtype=np.int64)
+    checked = report.V if report.classes is None else len(report.classes)
+    out = {
+        "semantics": report.semantics,
+        "classes_checked": int(checked),
+        "n_unargmaxable": int(unarg.size),
+        "unargmaxable": unarg.tolist(),
+        "n_undecided": int(undecided.size),
+        "undecided": undecided.tolist(),
+    }
+    timings = {k: float(v) for k, v in report.timings.items() if k != "total"}
+    stages = [s for s in UNARGMAX_STAGES if s in timings]
+    stages += [s for s in timings if s not in stages]
+    for stage in stages:
+        out[f"time_{stage}_s"] = timings[stage]
+    out["time_total_s"] = float(report.timings.get("total", sum(timings.values())))
+    for stage in stages:
+        out[f"decided_by_{stage}"] = int(report.counts.get(stage, 0))
+    return out
+
+
+def audit_unargmaxable(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
+    """Unargmaxable classes of X read as a bias-free softmax weight matrix (V, d).
+
+    Runs only with ``latentgeo audit --softmax``; returns None (section left out) otherwise.
+    """
+    if not getattr(args, "softmax", False):
+        return None
+    fn = _unargmaxable_function()
+    report = fn(X, None, n_threads=args.threads, progress=_use_progress(args, X))
+    return unargmax_summary(report)
+
+
+AUDIT_SECTIONS.append(("unargmaxable", audit_unargmaxable))
+
+
+def _cmd_unargmax(args: argparse.Namespace) -> int:
+    W, b = load_weights(args.file, args.weight, args.bias)
+    stored = list_tensors(args.file)
+    wname = args.weight if args.weight is not None else next(iter(stored))
+    info = {
+        "path": str(args.file),
+        "weight": args.weight,
+        "bias": args.bias,
+        "shape": list(W.shape),
+        "dtype": stored[wname][0],
+        "bias_dtype": None if args.bias is None else stored[args.bias][0],
+    }
+    fn = _unargmaxable_function()
+    progress = not args.no_progress and sys.stderr.isatty()
+    report = fn(
+        W,
+        b,
+        bounds=args.bounds,
+        classes=args.classes,
+        n_threads=args.threads,
+        progress=progress,
+    )
+    summary = unargmax_summary(report)
+    if args.json:
+        out = {"input": info, **_jsonable(report.to_dict())}
+        for key in ("unargmaxable", "n_unargmaxable", "undecided", "n_undecided"):
+            out.setdefault(key, summary[key])
+        out.setdefault("timings", {k: float(v) for k, v in report.timings.items()})
+        print(json.dumps(out, indent=2))
+        return 0
+    where = info["path"] if args.weight is None else f"{info['path']}[{args.weight}]"
+    shape = " x ".join(str(s) for s in info["shape"])
+    bias = "no bias" if args.bias is None else f"bias {args.bias} ({info['bias_dtype']})"
+    print(f"{where}: {shape} {info['dtype']}, {bias}")
+    print(f"semantics: {summary['semantics']}")
+    n, checked = summary["n_unargmaxable"], summary["classes_checked"]
+    print(f"unargmaxable: {n} of {checked} classes checked")
+    print(f"ids: {', '.join(map(str, summary['unargmaxable'])) or 'none'}")
+    if summary["n_undecided"]:
+        print(
+            f"undecided (within tolerance): {summary['n_undecided']}: "
+            f"{', '.join(map(str, summary['undecided']))}"
+        )
+    for key, seconds in summary.items():
+        stage = key[len("time_") : -len("_s")]
+        if key.startswith("time_") and stage != "total":
+            decided = summary[f"decided_by_{stage}"]
+            print(f"time {stage}: {seconds:.3f} s ({decided} classes decided)")
+    print(f"time total: {summary['time_total_s']:.3f} s")
+    return 0
+
+
+def _add_unargmax_parser(sub) -> None:
+    p = sub.add_parser(
+        "unargmax",
+        help="find the unargmaxable classes of a softmax layer",
+        description="Find the classes of a softmax layer z = W x + b that no input x can make "
+        "the unique argmax (exact, with certificates). FILE is a .npy file (W itself), an .npz "
+        "file or a .safetensors file (F32, F16, BF16, F64; no torch needed).",
+    )
+    p.add_argument("file", metavar="FILE", help=".npy, .npz or .safetensors file")
+    p.add_argument(
+        "--weight", metavar="NAME", help="weight tensor (V, d), e.g. lm_head.weight "
+        "(needed when the file holds more than one tensor)",
+    )  # fmt: skip
+    p.add_argument("--bias", metavar="NAME", help="bias tensor (V,) (default: no bias)")
+    p.add_argument(
+        "--bounds", type=_positive_float, metavar="R",
+        help="restrict inputs to the box [-R, R]^d (default: no bound on x)",
+    )  # fmt: skip
+    p.add_argument(
+        "--classes", type=_parse_classes, metavar="IDS",
+        help="check only these classes, e.g. 0,5,9 or 0-99 (default: all)",
+    )  # fmt: skip
+    p.add_argument("--threads", type=int, metavar="N", help="threads (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(func=_cmd_unargmax)
+
+
+# ---------------------------------------------------------------------------------------------
+# latentgeo geodesic (and the opt-in "geodesic" audit section)
+
+#: Evenly spaced source rows sampled by the "geodesic" audit section.
+GEODESIC_AUDIT_SOURCES = 32
+#: Points listed by ``latentgeo geodesic --centre`` when --top is not given.
+GEODESIC_TOP = 10
+
+
+def _parse_sources(text: str) -> List[int]:
+    """``"0,5,9"`` -> ``[0, 5, 9]`` (order and repeats kept: one output row each)."""
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid source list {text!r}: use node ids such as 0,5,9"
+        ) from None
+    if any(i < 0 for i in ids):
+        raise argparse.ArgumentTypeError(f"source ids must be >= 0, got {text!r}")
+    return ids
+
+
+def _finite_summary(values: np.ndarray) -> dict:
+    """``reachable`` count and min/median/max of the finite entries (None when there are none)."""
+    f = values[np.isfinite(values)]
+    if f.size == 0:
+        return {"reachable": 0, "min": None, "median": None, "max": None}
+    return {
+        "reachable": int(f.size),
+        "min": float(f.min()),
+        "median": float(np.median(f)),
+        "max": float(f.max()),
+    }
+
+
+def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
+    """(len(A), len(B)) float64 distances as knn_graph measures them (zero vector: cosine 1)."""
+    A, B = A.astype(np.float64), B.astype(np.float64)
+    if metric == "cosine":
+        na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+        Ua = np.divide(A, na[:, None], out=np.zeros_like(A), where=na[:, None] > 0)
+        Ub = np.divide(B, nb[:, None], out=np.zeros_like(B), where=nb[:, None] > 0)
+        return np.maximum(1.0 - Ua @ Ub.T, 0.0)
+    from scipy.spatial.distance import cdist
+
+    return cdist(A, B, metric=metric)
+
+
+def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
+    """Connectivity of the k-NN union graph and how much longer geodesics are than chords.
+
+    Runs only with ``latentgeo audit --geodesic``; returns None (section left out) otherwise.
+    The ratio geodesic / direct distance (in ``--metric``) is taken over the pairs (s, j) of
+    up to :data:`GEODESIC_AUDIT_SOURCES` evenly spaced sources s and every other point j that
+    is reachable and not a duplicate of s; it is >= 1 for euclidean, and large where the data
+    lie on a curved manifold.
+    """
+    if not getattr(args, "geodesic", False):
+        return None
+    n = X.shape[0]
+    if args.metric not in ("euclidean", "sqeuclidean", "cosine"):
+        return {"skipped": f"metric {args.metric!r} is not a distance"}
+    if n < 2:
+        return {"skipped": "fewer than 2 rows"}
+    k = min(args.k, n - 1)
+    g = knn_graph(X, k, metric=args.metric, n_threads=args.threads)
+    n_comp, labels = connected_components(g)
+    src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_AUDIT_SOURCES)).round().astype(np.int64))
+    D = geodesic(g, src, dtype=np.float64, n_threads=args.threads)
+    direct = _direct_distances(X[src], X, args.metric)
+    other = np.ones(D.shape, dtype=bool)
+    other[np.arange(src.size), src] = False
+    reachable = other & np.isfinite(D)
+    use = reachable & (direct > 0)
+    ratio = D[use] / direct[use]
+    return {
+        "k": int(k),
+        "n_components": int(n_comp),
+        "largest_component": int(np.bincount(labels).max()),
+        "sampled_sources": int(src.size),
+        "pairs": int(use.sum()),
+        "unreachable_pairs": int((other & ~np.isfinite(D)).sum()),
+        "ratio_median": float(np.median(ratio)) if ratio.size else None,
+        "ratio_p90": float(np.percentile(ratio, 90)) if ratio.size else None,
+    }
+
+
+AUDIT_SECTIONS.append(("geodesic", audit_geodesic))
+
+
+def _cmd_geodesic(args: argparse.Namespace) -> int:
+    X, info = load_matrix(args.file, args.key)
+    n = X.shape[0]
+    g = knn_graph(X, args.k, metric=args.metric, n_threads=args.threads)
+    n_comp, labels = connected_components(g)
+    res = {
+        "input": info,
+        "k": args.k,
+        "metric": args.metric,
+        "policy": args.policy,
+        "n_components": int(n_comp),
+        "largest_component": int(np.bincount(labels).max()),
+    }
+    progress = _use_progress(args, X)
+    if args.sources is not None:
+        src = np.array(args.sources, dtype=np.int64)
+        if args.top is not None and not 1 <= args.top < n:
+            raise CLIError(f"--top must be between 1 and {n - 1} (the points but the source)")
+        dist = geodesic(
+            g,
+            src,
+            dtype=np.float64,
+            policy=args.policy,
+            X=X,
+            metric=args.metric,
+            n_threads=args.threads,
+            progress=progress,
+        )
+        rows = []
+        for r, s in enumerate(src.tolist()):
+            others = np.delete(dist[r], s)  # the source itself (distance 0) left out
+            row = {"source": s, **_finite_summary(others)}
+            if args.top is not None:
+                d = dist[r].copy()
+                d[s] = np.inf
+                order = np.argsort(d, kind="stable")[: args.top]  # ties: lower index first
+                order = order[np.isfinite(d[order])]
+                row["nearest"] = [{"index": int(j), "distance": float(d[j])} for j in order]
+            rows.append(row)
+        res["sources"] = rows
+        saved = dist.astype(np.float32)
+    else:
+        centre = X.mean(axis=0, dtype=np.float64)
+        m = min(GEODESIC_TOP, n) if args.top is None else args.top
+        kw = dict(metric=args.metric, graph=g, policy=args.policy, n_threads=args.threads)
+        scores, dist = geodesic_scores(X, centre, args.k, return_distances=True, **kw)
+        top = summarize(X, m, centre=centre, k=args.k, **kw)
+        res["centre"] = args.centre
+        res.update(_finite_summary(dist))
+        res["top"] = [
+            {"index": int(i), "score": float(scores[i]), "distance": float(dist[i])} for i in top
+        ]
+        saved = scores
+    out = None
+    if args.out is not None:
+        out = str(Path(args.out))
+        if not out.endswith(".npy"):
+            out += ".npy"  # what np.save does; report the real name
+        np.save(out, saved)
+    res["out"] = out
+    if args.json:
+        _print_json(res)
+        return 0
+    print(_describe(info))
+    print(
+        f"k-NN union graph: k={args.k}, {args.metric}, {n_comp} connected component(s) "
+        f"(largest {res['largest_component']} of {n}), policy {args.policy}"
+    )
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.4g}"
+
+    if args.sources is not None:
+        for row in res["sources"]:
+            print(
+                f"source {row['source']}: {row['reachable']} of {n - 1} reachable, distance "
+                f"min {fmt(row['min'])}, median {fmt(row['median'])}, max {fmt(row['max'])}"
+            )
+            if "nearest" in row:
+                near = ", ".join(f"{e['index']} ({e['distance']:.4g})" for e in row["nearest"])
+                print(f"  nearest: {near or '-'}")
+    else:
+        print(
+            f"centre {args.centre}: {res['reachable']} of {n} reachable, distance min "
+            f"{fmt(res['min'])}, median {fmt(res['median'])}, max {fmt(res['max'])}"
+        )
+        print(f"top {len(res['top'])} by geodesic score:")
+        for e in res["top"]:
+            print(f"  {e['index']}  score {e['score']:.4g}  distance {e['distance']:.4g}")
+    if out is not None:
+        what = f"{saved.shape[0]} x {n} float32 distances" if saved.ndim == 2 else f"{n} scores"
+        print(f"wrote {out} ({what})")
+    return 0
+
+
+def _add_geodesic_parser(sub) -> None:
+    p = sub.add_parser(
+        "geodesic",
+        help="geodesic distances on the k-NN graph, or GeoSumm centre scores",
+        description="Build the k-NN union graph of the rows (edges weighted by distance) and "
+        "report shortest-path (geodesic) distances from --sources, or the GeoSumm geodesic "
+        "scores 1/d(centre, j) from the mean vector (--centre mean) with the top points.",
+    )
+    _add_input(p)
+    _add_common(p, k=10)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--sources", type=_parse_sources, metavar="IDS", help="source rows, e.g. 0,5,9"
+    )
+    what.add_argument("--centre", choices=("mean",), help="score every row against the mean")
+    p.add_argument(
+        "--top", type=int, metavar="M",
+        help=f"--centre: list the M best rows (default {GEODESIC_TOP}); --sources: list the M "
+        "geodesically nearest rows of each source",
+    )  # fmt: skip
+    p.add_argument(
+        "--policy", choices=COMPONENT_POLICIES, default="inf",
+        help="disconnected graphs: inf (default), raise, connect, largest",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", metavar="PATH",
+        help="save the distances (--sources: float32, one row per source) or the scores "
+        "(--centre: float64) to this .npy file",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_geodesic)
+    # The opt-in audit section: `latentgeo audit --geodesic`.
+    sub.choices["audit"].add_argument(
+        "--geodesic", action="store_true",
+        help="add a 'geodesic' section: components of the k-NN graph and geodesic / direct "
+        "distance ratios for a sample of pairs",
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser.
 
 
@@ -356,6 +770,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EXAMPLE_KINDS,
         help="built-in example to audit when no FILE is given (default embeddings)",
     )
+    p.add_argument(
+        "--softmax",
+        action="store_true",
+        help="treat the rows as the weights of a bias-free softmax layer and add an "
+        "'unargmaxable' section (exact LP-backed check; off by default, also for --example "
+        "softmax, because it costs far more than the other sections on large matrices)",
+    )
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser(
@@ -371,6 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--top", type=int, help="keep the TOP latents of highest N_k")
     p.add_argument("--out", metavar="PATH", help="save the kept latents to this .npy file")
     p.set_defaults(func=_cmd_sample_hubs)
+    _add_unargmax_parser(sub)
+    _add_geodesic_parser(sub)
     return parser
 
 

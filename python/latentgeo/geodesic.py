@@ -170,6 +170,9 @@ def geodesic(
     n_threads: Optional[int] = None,
     out: Optional[np.ndarray] = None,
     progress: bool = False,
+    policy: str = "inf",
+    X=None,
+    metric: str = "euclidean",
 ):
     """Exact shortest-path (geodesic) distances from `sources` to every node of a graph.
 
@@ -211,6 +214,21 @@ def geodesic(
         and of dtype `dtype` to fill, e.g. a ``numpy.memmap``; it is also returned.
     progress : bool
         Show a progress bar on stderr. Ctrl-C interrupts the computation (KeyboardInterrupt).
+    policy : {"inf", "raise", "connect", "largest"}
+        Disconnected graphs (weak components, as :func:`latentgeo.connected_components` finds
+        them), via :func:`latentgeo.handle_components`. ``"inf"`` (default): distances across
+        components are ``inf``. ``"raise"``: ValueError if there is more than one component.
+        ``"connect"``: first add an edge between the closest points of every pair of components
+        (scikit-learn Isomap's rule), measured with `metric` on `X` and weighted by that
+        distance; call :func:`latentgeo.handle_components` to see the added edges or to use
+        another weight. ``"largest"``: every source must lie in the largest component
+        (ValueError otherwise); ``sources=None`` means its nodes in increasing order
+        (``handle_components(graph, "largest")[1]["kept"]``). The output keeps all n columns,
+        ``inf`` outside the component.
+    X : array_like, shape (n, d), optional
+        The points of the nodes; needed by ``policy="connect"`` only.
+    metric : {"euclidean", "sqeuclidean", "cosine"}
+        Distance between points of `X` for ``policy="connect"``.
 
     Returns
     -------
@@ -226,7 +244,7 @@ def geodesic(
 
     Notes
     -----
-    Disconnected graphs are not treated specially: distances across components are ``inf``.
+    Disconnected graphs: see `policy`; by default distances across components are ``inf``.
     Memory is ``len(sources) * n`` values: 400 MB for 1,000 sources on 100,000 nodes in
     float32.
 
@@ -247,6 +265,10 @@ def geodesic(
         limit = float(limit)
         if not limit >= 0:
             raise ValueError(f"limit must be a number >= 0, got {limit}")
+    if not (isinstance(policy, str) and policy == "inf"):
+        from .geodesic_scores import _geodesic_policy  # lazy: geodesic_scores imports us
+
+        graph, sources = _geodesic_policy(graph, sources, policy, X, metric, n_threads)
     n, indptr, indices, weights = _as_csr(graph)
     src, scalar = _as_sources(sources, n)
     indptr, indices, weights = _core_csr(n, indptr, indices, weights, directed)

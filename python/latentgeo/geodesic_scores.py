@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validate import as_float_matrix, check_choice, check_int, check_n_threads
-from .geodesic import geodesic
+from .geodesic import _as_csr, _as_sources, geodesic
 from .graph import (
     _apply_weight,
     _check_metric,
@@ -152,6 +152,37 @@ def handle_components(
     cols = np.concatenate([coo.col, edges[:, 1], edges[:, 0]]).astype(np.int64)
     data = np.concatenate([coo.data, w, w])
     return as_graph(sp.coo_matrix((data, (rows, cols)), shape=(n, n))), info
+
+
+def _geodesic_policy(graph, sources, policy, X, metric, n_threads):
+    """``(graph, sources)`` for :func:`latentgeo.geodesic` under a component `policy`.
+
+    ``"inf"``: unchanged. ``"raise"``: unchanged, after checking there is one (weak) component.
+    ``"connect"``: the graph with the bridging edges of :func:`handle_components`.
+    ``"largest"``: the graph unchanged (a Dijkstra from a node of the largest component never
+    leaves it), `sources` checked to lie in that component; ``None`` becomes its nodes.
+    """
+    policy = check_choice(policy, "policy", COMPONENT_POLICIES)
+    if policy == "inf":
+        return graph, sources
+    n, indptr, indices, weights = _as_csr(graph)  # validates; dense input becomes CSR
+    g = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
+    g2, info = handle_components(g, policy, X=X, metric=metric, n_threads=n_threads)
+    if policy == "connect":
+        return g2, sources
+    if policy == "largest":
+        kept = info["kept"]
+        if sources is None:
+            return graph, kept
+        src, _ = _as_sources(sources, n)
+        outside = ~np.isin(src, kept)
+        if outside.any():
+            s = int(src[np.argmax(outside)])
+            raise ValueError(
+                f"source {s} is not in the largest connected component ({kept.size} of {n} "
+                "nodes); policy='largest' only answers for sources inside it"
+            )
+    return graph, sources
 
 
 def _scores_from_distances(dist: np.ndarray) -> np.ndarray:

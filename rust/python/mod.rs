@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 mod monitor;
+mod unargmax;
 
 use monitor::run_monitored;
 
@@ -319,5 +320,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(k_occurrence, m)?)?;
     m.add_function(wrap_pyfunction!(dijkstra, m)?)?;
     m.add_function(wrap_pyfunction!(geodesic_neighbors, m)?)?;
+    m.add_function(wrap_pyfunction!(unargmax::unargmax_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(unargmax::unargmax_f64, m)?)?;
     Ok(())
 }

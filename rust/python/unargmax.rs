@@ -1,0 +1,144 @@
+//! Bindings of [`crate::unargmax`]: the report comes back as a dict of flat numpy arrays that
+//! `latentgeo.unargmax` wraps in `UnargmaxReport`.
+
+use numpy::ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::monitor::run_monitored;
+use super::{matrix, slice1};
+use crate::real::Real;
+use crate::unargmax::{unargmaxable, Stage, Status, UnargParams, Witness};
+
+#[allow(clippy::too_many_arguments)]
+fn unargmax_impl<'py, T: Real + numpy::Element>(
+    py: Python<'py>,
+    w: PyReadonlyArray2<'py, T>,
+    b: Option<PyReadonlyArray1<'py, f64>>,
+    classes: Option<PyReadonlyArray1<'py, i64>>,
+    bounds: Option<f64>,
+    tol: f64,
+    patience: usize,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let wm = matrix(&w, "W")?;
+    let bs = match &b {
+        Some(b) => Some(slice1(b, "b")?),
+        None => None,
+    };
+    let classes = match &classes {
+        Some(c) => Some(
+            slice1(c, "classes")?
+                .iter()
+                .map(|&k| {
+                    usize::try_from(k).map_err(|_| {
+                        PyValueError::new_err(format!("class {k} is out of range (negative)"))
+                    })
+                })
+                .collect::<PyResult<Vec<usize>>>()?,
+        ),
+        None => None,
+    };
+    let params = UnargParams {
+        classes,
+        bounds,
+        tol,
+        patience,
+        n_threads,
+    };
+    let rep = run_monitored(py, progress, |mon| unargmaxable(wm, bs, &params, mon))?;
+    let n = rep.verdicts.len();
+    let d = wm.cols;
+    let mut status = Vec::with_capacity(n);
+    let mut stage = Vec::with_capacity(n);
+    let mut margin = Vec::with_capacity(n);
+    let mut alpha = vec![f64::NAN; n];
+    let (mut wpos, mut wx) = (Vec::new(), Vec::new());
+    let (mut cpos, mut cptr, mut cidx, mut cw) = (Vec::new(), vec![0i64], Vec::new(), Vec::new());
+    for (i, v) in rep.verdicts.iter().enumerate() {
+        status.push(match v.status {
+            Status::Argmaxable => 0u8,
+            Status::Unargmaxable => 1,
+            Status::Undecided => 2,
+        });
+        stage.push(match v.stage {
+            Stage::Screen => 0u8,
+            Stage::Heuristic => 1,
+            Stage::Lp => 2,
+        });
+        margin.push(v.margin);
+        match &v.witness {
+            Some(Witness::Scaled(a)) => alpha[i] = *a,
+            Some(Witness::Point(x)) => {
+                wpos.push(i as i64);
+                wx.extend_from_slice(x);
+            }
+            None => {}
+        }
+        if let Some((idx, wts)) = &v.certificate {
+            cpos.push(i as i64);
+            cidx.extend(idx.iter().map(|&j| j as i64));
+            cw.extend_from_slice(wts);
+            cptr.push(cidx.len() as i64);
+        }
+    }
+    let nw = wpos.len();
+    let wx =
+        Array2::from_shape_vec((nw, d), wx).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let out = PyDict::new(py);
+    out.set_item("status", Array1::from_vec(status).into_pyarray(py))?;
+    out.set_item("stage", Array1::from_vec(stage).into_pyarray(py))?;
+    out.set_item("margin", Array1::from_vec(margin).into_pyarray(py))?;
+    out.set_item("alpha", Array1::from_vec(alpha).into_pyarray(py))?;
+    out.set_item("witness_pos", Array1::from_vec(wpos).into_pyarray(py))?;
+    out.set_item("witness_x", wx.into_pyarray(py))?;
+    out.set_item("cert_pos", Array1::from_vec(cpos).into_pyarray(py))?;
+    out.set_item("cert_indptr", Array1::from_vec(cptr).into_pyarray(py))?;
+    out.set_item("cert_indices", Array1::from_vec(cidx).into_pyarray(py))?;
+    out.set_item("cert_weights", Array1::from_vec(cw).into_pyarray(py))?;
+    out.set_item("timings", rep.timings.to_vec())?;
+    Ok(out)
+}
+
+/// Unargmaxable classes of float32 W; see `latentgeo.unargmaxable`.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (w, b, classes, bounds, tol, patience, n_threads=None, progress=None))]
+pub fn unargmax_f32<'py>(
+    py: Python<'py>,
+    w: PyReadonlyArray2<'py, f32>,
+    b: Option<PyReadonlyArray1<'py, f64>>,
+    classes: Option<PyReadonlyArray1<'py, i64>>,
+    bounds: Option<f64>,
+    tol: f64,
+    patience: usize,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    unargmax_impl(
+        py, w, b, classes, bounds, tol, patience, n_threads, progress,
+    )
+}
+
+/// Unargmaxable classes of float64 W; see `latentgeo.unargmaxable`.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (w, b, classes, bounds, tol, patience, n_threads=None, progress=None))]
+pub fn unargmax_f64<'py>(
+    py: Python<'py>,
+    w: PyReadonlyArray2<'py, f64>,
+    b: Option<PyReadonlyArray1<'py, f64>>,
+    classes: Option<PyReadonlyArray1<'py, i64>>,
+    bounds: Option<f64>,
+    tol: f64,
+    patience: usize,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    unargmax_impl(
+        py, w, b, classes, bounds, tol, patience, n_threads, progress,
+    )
+}

@@ -1,0 +1,380 @@
+//! Stage 3: the exact test by linear programming with constraint generation (clarabel).
+//!
+//! With `a_j = w_k - w_j` and `c_j = b_k - b_j`, class `k` is argmaxable iff some `(x, s >= 0)`
+//! has `a_j.x + s c_j > 0` for every `j != k` (box-free, homogeneous), or some `x` in
+//! `[-R, R]^d` has `a_j.x + c_j > 0` (box). On a working set `J` of rows we solve
+//!
+//! ```text
+//! maximise t  subject to  (a_j.x + s c_j) / n_j >= t  (j in J),  |x_i| <= 1,  0 <= s <= 1
+//! ```
+//!
+//! (box: `(R a_j.y + c_j) / n_j >= t`, `|y_i| <= 1`, `x = R y`), with `n_j` the norm of the row,
+//! always feasible and bounded. `t* > 0` gives a candidate witness `x / (s + t*/2)` (or `R y`),
+//! checked against all V rows with one pass; rows it violates join `J`, most violated first.
+//! The LP's dual multipliers `mu` (clarabel's `z`: `sum_J mu_j = 1` from the `t` column) give
+//! `lambda_j ~ mu_j / n_j`; normalised, they certify unargmaxability when the f64 check of
+//! `sum lambda_j w_j - w_k` and `sum lambda_j b_j - b_k` passes. A certificate from a working set
+//! is a global one. Anything the checks do not confirm is undecided.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{
+    DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus,
+};
+
+use super::check::{Problem, WitnessEval};
+use crate::real::Real;
+
+/// Most rounds of constraint generation before giving up (undecided).
+const MAX_ROUNDS: usize = 60;
+
+/// The LP stage's outcome for one class.
+pub(crate) enum LpOutcome {
+    Witness(Vec<f64>, WitnessEval),
+    Certificate(Vec<usize>, Vec<f64>),
+    Undecided,
+}
+
+/// One row of the working set, scaled.
+struct Row {
+    j: usize,
+    /// `a_j / n_j` (box: `R a_j / n_j`).
+    a: Vec<f64>,
+    /// `c_j / n_j`.
+    c: f64,
+    n: f64,
+}
+
+/// Decide class `k` exactly; `seed` is a point whose most violated rows start the working set.
+pub(crate) fn decide<T: Real>(p: &Problem<'_, T>, k: usize, seed: &[f64]) -> LpOutcome {
+    let (v, d) = (p.v(), p.d());
+    let homog = p.bounds.is_none() && p.has_bias();
+    let scale_x = p.bounds.unwrap_or(1.0);
+    let make_row = |j: usize| -> Row {
+        let (wk, wj) = (p.row(k), p.row(j));
+        let mut a: Vec<f64> = (0..d)
+            .map(|i| scale_x * (wk[i].to_f64() - wj[i].to_f64()))
+            .collect();
+        let mut c = p.bias(k) - p.bias(j);
+        let with_c = homog || p.bounds.is_some();
+        let nn = a.iter().map(|x| x * x).sum::<f64>() + if with_c { c * c } else { 0.0 };
+        let n = if nn > 0.0 { nn.sqrt() } else { 1.0 };
+        a.iter_mut().for_each(|x| *x /= n);
+        c /= n;
+        Row { j, a, c, n }
+    };
+    // Working set seeded by the smallest scaled margins at the seed point.
+    let (z, _) = p.logits(seed);
+    let mut order: Vec<(f64, usize)> = (0..v)
+        .filter(|&j| j != k)
+        .map(|j| {
+            let diff = (0..d)
+                .map(|i| (p.row(k)[i].to_f64() - p.row(j)[i].to_f64()).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            ((z[k] - z[j]) / diff.max(f64::MIN_POSITIVE), j)
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let k0 = (2 * (d + 1)).max(16).min(v - 1);
+    let mut rows: Vec<Row> = order[..k0].iter().map(|&(_, j)| make_row(j)).collect();
+    let mut in_set = vec![false; v];
+    rows.iter().for_each(|r| in_set[r.j] = true);
+    let add_per_round = (d / 4).max(16);
+
+    for _ in 0..MAX_ROUNDS {
+        let Some(sol) = solve(&rows, d, homog) else {
+            return LpOutcome::Undecided;
+        };
+        let t = sol.t;
+        let mut eval = None;
+        if t > 0.0 {
+            let x: Vec<f64> = if p.bounds.is_some() {
+                sol.x.iter().map(|y| scale_x * y.clamp(-1.0, 1.0)).collect()
+            } else if homog {
+                let s = sol.s.max(0.0) + 0.5 * t;
+                sol.x.iter().map(|y| y / s).collect()
+            } else {
+                sol.x.clone()
+            };
+            let e = p.eval_witness(k, &x);
+            if e.ok {
+                return LpOutcome::Witness(x, e);
+            }
+            eval = Some(e);
+        }
+        // Certificate from the multipliers of the working-set rows.
+        let lam: Vec<(usize, f64)> = rows
+            .iter()
+            .zip(&sol.mu)
+            .filter(|(_, &m)| m > 0.0)
+            .map(|(r, &m)| (r.j, m / r.n))
+            .collect();
+        if let Some(cert) = certificate(p, k, lam) {
+            return cert;
+        }
+        let Some(eval) = eval else {
+            return LpOutcome::Undecided;
+        };
+        // Add the most violated rows outside the working set.
+        let mut viol: Vec<(f64, usize)> = (0..v)
+            .filter(|&j| !in_set[j] && j != k && eval.slack[j] <= 0.0)
+            .map(|j| (eval.slack[j] / p.norms[j].max(p.norms[k]).max(1e-300), j))
+            .collect();
+        if viol.is_empty() {
+            return LpOutcome::Undecided;
+        }
+        viol.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, j) in viol.iter().take(add_per_round) {
+            in_set[j] = true;
+            rows.push(make_row(j));
+        }
+    }
+    LpOutcome::Undecided
+}
+
+/// Normalise, sort by index, try the pruned support first, then the full one, then polish.
+fn certificate<T: Real>(
+    p: &Problem<'_, T>,
+    k: usize,
+    mut lam: Vec<(usize, f64)>,
+) -> Option<LpOutcome> {
+    let total: f64 = lam.iter().map(|l| l.1).sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return None;
+    }
+    lam.iter_mut().for_each(|l| l.1 /= total);
+    lam.sort_by_key(|l| l.0);
+    let top = lam.iter().fold(0.0f64, |a, l| a.max(l.1));
+    let attempt = |cut: f64, lam: &[(usize, f64)]| -> Option<LpOutcome> {
+        let kept: Vec<(usize, f64)> = lam.iter().copied().filter(|l| l.1 > cut).collect();
+        let s: f64 = kept.iter().map(|l| l.1).sum();
+        let idx: Vec<usize> = kept.iter().map(|l| l.0).collect();
+        let w: Vec<f64> = kept.iter().map(|l| l.1 / s).collect();
+        p.check_certificate(k, &idx, &w)
+            .then_some(LpOutcome::Certificate(idx, w))
+    };
+    for cut in [1e-9 * top, 0.0] {
+        if let Some(c) = attempt(cut, &lam) {
+            return Some(c);
+        }
+    }
+    // Polish: the interior-point multipliers are accurate to ~1e-10; a few min-norm
+    // least-squares corrections on their support drive the residual to rounding level.
+    let mut cur: Vec<(usize, f64)> = lam.into_iter().filter(|l| l.1 > 1e-12 * top).collect();
+    for _ in 0..4 {
+        cur = polish(p, k, &cur)?;
+        if let Some(c) = attempt(0.0, &cur) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// One correction `lambda += delta` with `delta` the ridge-regularised min-norm solution of
+/// `sum_j delta_j (w_j - w_k) = -r`, negative entries dropped, renormalised.
+fn polish<T: Real>(
+    p: &Problem<'_, T>,
+    k: usize,
+    lam: &[(usize, f64)],
+) -> Option<Vec<(usize, f64)>> {
+    let d = p.d();
+    let m = lam.len();
+    if m == 0 {
+        return None;
+    }
+    let wk = p.row(k);
+    // D: d x m, column j = w_j - w_k.
+    let cols: Vec<Vec<f64>> = lam
+        .iter()
+        .map(|&(j, _)| {
+            let wj = p.row(j);
+            (0..d).map(|i| wj[i].to_f64() - wk[i].to_f64()).collect()
+        })
+        .collect();
+    let mut r = vec![0.0; d];
+    for (c, &(_, l)) in cols.iter().zip(lam) {
+        for i in 0..d {
+            r[i] += l * c[i];
+        }
+    }
+    let delta: Vec<f64> = if m <= d {
+        // delta = -(D^T D + eps I)^-1 D^T r
+        let mut g = vec![0.0; m * m];
+        for a in 0..m {
+            for b in a..m {
+                let v: f64 = cols[a].iter().zip(&cols[b]).map(|(x, y)| x * y).sum();
+                g[a * m + b] = v;
+                g[b * m + a] = v;
+            }
+        }
+        let mut rhs: Vec<f64> = cols
+            .iter()
+            .map(|c| -c.iter().zip(&r).map(|(x, y)| x * y).sum::<f64>())
+            .collect();
+        solve_spd(&mut g, m, &mut rhs)?;
+        rhs
+    } else {
+        // delta = -D^T (D D^T + eps I)^-1 r
+        let mut g = vec![0.0; d * d];
+        for c in &cols {
+            for a in 0..d {
+                let ca = c[a];
+                if ca != 0.0 {
+                    for b in 0..d {
+                        g[a * d + b] += ca * c[b];
+                    }
+                }
+            }
+        }
+        let mut y: Vec<f64> = r.iter().map(|v| -v).collect();
+        solve_spd(&mut g, d, &mut y)?;
+        cols.iter()
+            .map(|c| c.iter().zip(&y).map(|(x, v)| x * v).sum())
+            .collect()
+    };
+    let mut out: Vec<(usize, f64)> = lam
+        .iter()
+        .zip(&delta)
+        .map(|(&(j, l), &dl)| (j, l + dl))
+        .filter(|l| l.1 > 0.0)
+        .collect();
+    let s: f64 = out.iter().map(|l| l.1).sum();
+    if !(s > 0.0 && s.is_finite()) {
+        return None;
+    }
+    out.iter_mut().for_each(|l| l.1 /= s);
+    Some(out)
+}
+
+/// Solve `(G + eps I) x = b` in place for a symmetric positive semi-definite `G` (Cholesky with a
+/// small ridge so rank-deficient systems give a least-squares-like answer).
+fn solve_spd(g: &mut [f64], n: usize, b: &mut [f64]) -> Option<()> {
+    let trace: f64 = (0..n).map(|i| g[i * n + i]).sum();
+    let eps = 1e-13 * trace / n as f64 + f64::MIN_POSITIVE;
+    for i in 0..n {
+        g[i * n + i] += eps;
+    }
+    for j in 0..n {
+        let mut s = g[j * n + j];
+        for q in 0..j {
+            s -= g[j * n + q] * g[j * n + q];
+        }
+        if s.is_nan() || s <= 0.0 {
+            return None;
+        }
+        let l = s.sqrt();
+        g[j * n + j] = l;
+        for i in j + 1..n {
+            let mut v = g[i * n + j];
+            for q in 0..j {
+                v -= g[i * n + q] * g[j * n + q];
+            }
+            g[i * n + j] = v / l;
+        }
+    }
+    for i in 0..n {
+        let mut v = b[i];
+        for q in 0..i {
+            v -= g[i * n + q] * b[q];
+        }
+        b[i] = v / g[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut v = b[i];
+        for q in i + 1..n {
+            v -= g[q * n + i] * b[q];
+        }
+        b[i] = v / g[i * n + i];
+    }
+    Some(())
+}
+
+struct LpSolution {
+    x: Vec<f64>,
+    s: f64,
+    t: f64,
+    /// Multipliers of the working-set rows.
+    mu: Vec<f64>,
+}
+
+/// Solve the working-set LP; `None` when clarabel does not report a solution.
+fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
+    let m_j = rows.len();
+    let n = d + homog as usize + 1;
+    let n_box = 2 * (d + homog as usize);
+    let m = m_j + n_box;
+    // Columns: x_0..x_{d-1}, [s], t.  Rows: working set, then the box of each x_i (and s).
+    let mut colptr = Vec::with_capacity(n + 1);
+    let mut rowval = Vec::new();
+    let mut nzval = Vec::new();
+    colptr.push(0);
+    let push_box = |rowval: &mut Vec<usize>, nzval: &mut Vec<f64>, col: usize| {
+        rowval.extend([m_j + 2 * col, m_j + 2 * col + 1]);
+        nzval.extend([1.0, -1.0]);
+    };
+    for i in 0..d {
+        for (r, row) in rows.iter().enumerate() {
+            if row.a[i] != 0.0 {
+                rowval.push(r);
+                nzval.push(-row.a[i]);
+            }
+        }
+        push_box(&mut rowval, &mut nzval, i);
+        colptr.push(rowval.len());
+    }
+    if homog {
+        for (r, row) in rows.iter().enumerate() {
+            if row.c != 0.0 {
+                rowval.push(r);
+                nzval.push(-row.c);
+            }
+        }
+        push_box(&mut rowval, &mut nzval, d);
+        colptr.push(rowval.len());
+    }
+    for r in 0..m_j {
+        rowval.push(r);
+        nzval.push(1.0);
+    }
+    colptr.push(rowval.len());
+    let a = CscMatrix::new(m, n, colptr, rowval, nzval);
+    let mut b: Vec<f64> = rows.iter().map(|r| if homog { 0.0 } else { r.c }).collect();
+    b.extend(std::iter::repeat_n(1.0, 2 * d));
+    if homog {
+        b.extend([1.0, 0.0]);
+    }
+    let mut q = vec![0.0; n];
+    q[n - 1] = -1.0;
+    let pm = CscMatrix::zeros((n, n));
+    let settings = DefaultSettingsBuilder::default()
+        .verbose(false)
+        .max_iter(200)
+        .tol_gap_abs(1e-10)
+        .tol_gap_rel(1e-10)
+        .tol_feas(1e-10)
+        .tol_ktratio(1e-8)
+        // Supernodal LDL^T (dense kernels); the working-set rows are dense.
+        .direct_solve_method("faer".into())
+        .max_threads(1)
+        .build()
+        .ok()?;
+    let cones = [NonnegativeConeT(m)];
+    let mut solver = DefaultSolver::new(&pm, &q, &a, &b, &cones, settings).ok()?;
+    solver.solve();
+    let sol = &solver.solution;
+    if !matches!(
+        sol.status,
+        SolverStatus::Solved | SolverStatus::AlmostSolved
+    ) {
+        return None;
+    }
+    if sol.x.iter().chain(&sol.z).any(|v| !v.is_finite()) {
+        return None;
+    }
+    Some(LpSolution {
+        x: sol.x[..d].to_vec(),
+        s: if homog { sol.x[d] } else { 0.0 },
+        t: sol.x[n - 1],
+        mu: sol.z[..m_j].to_vec(),
+    })
+}
