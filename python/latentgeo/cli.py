@@ -495,7 +495,7 @@ def _add_unargmax_parser(sub) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# latentgeo geodesic (and the opt-in "geodesic" audit section)
+# latentgeo geodesic (and the "geodesic" audit section)
 
 #: Evenly spaced source rows sampled by the "geodesic" audit section.
 GEODESIC_AUDIT_SOURCES = 32
@@ -545,7 +545,7 @@ def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
 def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
     """Connectivity of the k-NN union graph and how much longer geodesics are than chords.
 
-    Runs only with ``latentgeo audit --geodesic``; returns None (section left out) otherwise.
+    Runs by default; ``latentgeo audit --no-geodesic`` leaves the section out (returns None).
     The ratio geodesic / direct distance (in ``--metric``) is taken over the pairs (s, j) of
     up to :data:`GEODESIC_AUDIT_SOURCES` evenly spaced sources s and every other point j that
     is reachable and not a duplicate of s; it is >= 1 for euclidean, and large where the data
@@ -709,11 +709,11 @@ def _add_geodesic_parser(sub) -> None:
         "(--centre: float64) to this .npy file",
     )  # fmt: skip
     p.set_defaults(func=_cmd_geodesic)
-    # The opt-in audit section: `latentgeo audit --geodesic`.
+    # The audit section is on by default: `latentgeo audit --no-geodesic` leaves it out.
     sub.choices["audit"].add_argument(
-        "--geodesic", action="store_true",
-        help="add a 'geodesic' section: components of the k-NN graph and geodesic / direct "
-        "distance ratios for a sample of pairs",
+        "--no-geodesic", dest="geodesic", action="store_false",
+        help="leave out the 'geodesic' section (components of the k-NN graph and geodesic / "
+        "direct distance ratios for a sample of pairs)",
     )  # fmt: skip
 
 
