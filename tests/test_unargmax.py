@@ -25,6 +25,9 @@ def arg_set(report):
 def check(report):
     assert report.undecided.size == 0, report.summary()
     assert report.verify(raise_on_failure=True)
+    # Certificates are reduced to a Caratheodory support.
+    for k in report.unargmaxable:
+        assert len(report.certificate(k)[0]) <= report.d + 2
     return report
 
 
@@ -309,3 +312,21 @@ def test_verify_detects_tampering():
 def test_bad_input(args, kwargs, exc):
     with pytest.raises(exc):
         unargmaxable(*args, **kwargs)
+
+
+def test_whitened_screen_witnesses():
+    from latentgeo.datasets import make_example
+
+    W = make_example(n=600, d=8, kind="softmax")
+    r = check(unargmaxable(W, n_threads=1))
+    r2 = unargmaxable(W, n_threads=2)
+    assert r.status.tolist() == r2.status.tolist()
+    np.testing.assert_array_equal(r.margin, r2.margin)
+    # Classes the plain screen (x = alpha * w_k) leaves open but the whitened direction decides
+    # carry an explicit witness.
+    white = [i for i in np.flatnonzero(r.stage == "screen") if i in r._witnesses]
+    assert white
+    for i in white:
+        k = int(r.classes[i])
+        assert int(np.argmax(W.astype(np.float64) @ r.witness(k))) == k
+    assert set(range(594, 600)) <= set(r.unargmaxable.tolist())

@@ -61,7 +61,8 @@ class UnargmaxReport:
     status : ndarray of str
         ``"argmaxable"``, ``"unargmaxable"`` or ``"undecided"`` per class.
     stage : ndarray of str
-        The stage that decided the class (or last tried it): ``"screen"`` (x = alpha * w_k),
+        The stage that decided the class (or last tried it): ``"screen"`` (x = alpha * w_k, or
+        the whitened ``alpha (Sigma + eps I)^-1 (w_k - mean(W))`` with an explicit witness),
         ``"heuristic"`` (reflections) or ``"lp"`` (exact LP with constraint generation).
     margin : ndarray of float64
         The witness margin ``min_{j != k} (z_k - z_j)`` (for the screen a rigorous lower bound);
@@ -418,9 +419,11 @@ def unargmaxable(
 
     Three stages run in Rust, parallel over classes, each for what the previous left open:
     a batched screen ``x = alpha * w_k`` (one blocked GEMM keeping row maxima, bias-aware
-    alpha, proven with an a-priori rounding bound), the reference's reflection heuristic, and an
-    exact LP (clarabel) with constraint generation that yields either a witness or the dual
-    weights lambda. Every result is checked in float64 before it becomes a verdict.
+    alpha, proven with an a-priori rounding bound) followed by the whitened direction
+    ``(Sigma + eps I)^-1 (w_k - mean(W))`` for the classes still open, the reference's reflection
+    heuristic, and an exact LP (clarabel) with constraint generation that yields either a witness
+    or the dual weights lambda, reduced to at most d + 1 non-zeros (Caratheodory). Every result
+    is checked in float64 before it becomes a verdict.
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ use clarabel::solver::{
     DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus,
 };
 
+use super::caratheodory;
 use super::check::{Problem, WitnessEval};
 use crate::real::Real;
 
@@ -151,7 +152,7 @@ fn certificate<T: Real>(
         let idx: Vec<usize> = kept.iter().map(|l| l.0).collect();
         let w: Vec<f64> = kept.iter().map(|l| l.1 / s).collect();
         p.check_certificate(k, &idx, &w)
-            .then_some(LpOutcome::Certificate(idx, w))
+            .then(|| compact(p, k, idx, w))
     };
     for cut in [1e-9 * top, 0.0] {
         if let Some(c) = attempt(cut, &lam) {
@@ -168,6 +169,39 @@ fn certificate<T: Real>(
         }
     }
     None
+}
+
+/// Shrink a checked certificate to a Caratheodory support (at most `d + 1` entries) and keep the
+/// result when it passes the same check (weights at rounding level dropped, or after up to two
+/// polishing corrections: the reduction keeps the residual but can shrink the scale it is
+/// measured against), else the input.
+fn compact<T: Real>(p: &Problem<'_, T>, k: usize, idx: Vec<usize>, w: Vec<f64>) -> LpOutcome {
+    if idx.len() <= p.d() + 2 {
+        return LpOutcome::Certificate(idx, w);
+    }
+    let Some((ri, rw)) = caratheodory::reduce(p, k, &idx, &w) else {
+        return LpOutcome::Certificate(idx, w);
+    };
+    let mut cur: Vec<(usize, f64)> = ri.into_iter().zip(rw).collect();
+    for round in 0..3 {
+        if round > 0 {
+            match polish(p, k, &cur) {
+                Some(next) => cur = next,
+                None => break,
+            }
+        }
+        // Weights that ended at rounding level (ties in the ratio test) are dropped first.
+        let top = cur.iter().fold(0.0f64, |a, l| a.max(l.1));
+        for cut in [1e-12 * top, 0.0] {
+            let kept: Vec<(usize, f64)> = cur.iter().copied().filter(|l| l.1 > cut).collect();
+            let s: f64 = kept.iter().map(|l| l.1).sum();
+            let (ci, cw): (Vec<usize>, Vec<f64>) = kept.iter().map(|l| (l.0, l.1 / s)).unzip();
+            if !ci.is_empty() && p.check_certificate(k, &ci, &cw) {
+                return LpOutcome::Certificate(ci, cw);
+            }
+        }
+    }
+    LpOutcome::Certificate(idx, w)
 }
 
 /// One correction `lambda += delta` with `delta` the ridge-regularised min-norm solution of

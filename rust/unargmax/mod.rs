@@ -8,10 +8,13 @@
 //!
 //! Three stages, each only for the classes the previous one left open, parallel over classes and
 //! deterministic whatever the thread count:
-//! 1. [`screen`]: `x = alpha * w_k` for all classes by one blocked GEMM keeping per-row maxima;
+//! 1. [`screen`]: `x = alpha * w_k` for all classes by one blocked GEMM keeping per-row maxima,
+//!    then the whitened `x = alpha (Sigma + eps I)^-1 (w_k - mu)` for the classes still open;
 //! 2. [`reflect`]: the reference's reflection heuristic from the bias-aware start;
-//! 3. [`lp`]: an exact LP by constraint generation (clarabel), giving a witness or `lambda`.
+//! 3. [`lp`]: an exact LP by constraint generation (clarabel), giving a witness or `lambda`,
+//!    whose support [`caratheodory`] shrinks to at most `d + 1` entries.
 
+mod caratheodory;
 mod check;
 mod lp;
 mod reflect;
@@ -219,6 +222,21 @@ fn run<T: Real>(
         })
         .collect();
     monitor.advance(verdicts.iter().filter(|v| v.witness.is_some()).count());
+    // The whitened witness for what the plain screen left open.
+    let open: Vec<usize> = (0..n).filter(|&i| verdicts[i].witness.is_none()).collect();
+    let (_, total) = monitor.progress();
+    monitor.set_total(total + screen::n_tiles_whitened(open.len(), p.v()));
+    let open_classes: Vec<usize> = open.iter().map(|&i| classes[i]).collect();
+    let found = screen::whitened(p, &open_classes, monitor)?;
+    for (&i, f) in open.iter().zip(found) {
+        if let Some((x, eval)) = f {
+            let v = &mut verdicts[i];
+            v.status = Status::Argmaxable;
+            v.margin = eval.margin;
+            v.witness = Some(Witness::Point(x));
+            monitor.advance(1);
+        }
+    }
     timings[0] = t0.elapsed().as_secs_f64();
 
     // Stage 2 on the survivors.

@@ -6,12 +6,18 @@
 //! The GEMM runs in the input precision; the a-priori bound `|fl(G_kj) - G_kj| <= gamma ||w_k||
 //! ||w_j||` turns the tile values into certified bounds, so a class that passes is proven
 //! argmaxable with a margin that is a rigorous lower bound, without another pass over W.
+//!
+//! [`whitened`] repeats the pass for the classes left open with the whitened (LDA-like) direction
+//! `x_k = (Sigma + eps I)^-1 (w_k - mu)`, `mu` the row mean and `Sigma` the row covariance:
+//! `z_k - z_j = (w_k - w_j).x + b_k - b_j` does not involve `mu`, so a passing `alpha x_k` is a
+//! witness of the original problem. Its passes are re-checked in f64 against every row, which
+//! also gives their exact margins.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::check::{Problem, U64};
+use super::check::{dot_abs, Problem, WitnessEval, U64};
 use crate::monitor::Monitor;
 use crate::real::Real;
 use crate::Result;
@@ -20,6 +26,10 @@ use crate::Result;
 const QUERY_BLOCK: usize = 256;
 /// Data rows per block.
 const DATA_BLOCK: usize = 2048;
+/// Rows per chunk of the mean and covariance sums (fixed, so sums do not depend on threads).
+const COV_BLOCK: usize = 1024;
+/// Ridge of the whitening, relative to the mean variance.
+const WHITEN_EPS: f64 = 1e-6;
 
 /// What the screen found for one class.
 #[derive(Debug, Clone, Copy)]
@@ -35,12 +45,218 @@ pub(crate) fn n_tiles(n_classes: usize, v: usize) -> usize {
     n_classes.div_ceil(QUERY_BLOCK) * v.div_ceil(DATA_BLOCK)
 }
 
-/// Screen `classes`; the caller runs this inside the thread pool.
+/// Screen `classes` with `x = alpha * w_k`; the caller runs this inside the thread pool.
 pub(crate) fn screen<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
     monitor: &Monitor,
 ) -> Result<Vec<ScreenOutcome>> {
+    let d = p.d();
+    // G_kk (f64, rounded down) and ||w_k||.
+    let gkk: Vec<f64> = classes
+        .iter()
+        .map(|&k| p.norms[k] * p.norms[k] * (1.0 - 4.0 * (d as f64 + 2.0) * U64))
+        .collect();
+    let qnorm: Vec<f64> = classes.iter().map(|&k| p.norms[k]).collect();
+    let out = scan(p, classes, |r| p.row(classes[r]), &gkk, &qnorm, monitor)?;
+    let (nmax, bmax) = extremes(p);
+    Ok(classes
+        .iter()
+        .enumerate()
+        .map(|(r, &k)| {
+            let qinf = p.row(k).iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
+            outcome(p, k, gkk[r], qnorm[r], qinf, out[r], nmax, bmax)
+        })
+        .collect())
+}
+
+/// A witness and its f64 evaluation.
+pub(crate) type Checked = (Vec<f64>, WitnessEval);
+
+/// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes.
+pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
+    if n_classes == 0 {
+        0
+    } else {
+        n_tiles(n_classes, v)
+    }
+}
+
+/// Try the whitened witness `alpha (Sigma + eps I)^-1 (w_k - mu)` for `classes`; per class a
+/// witness checked in f64 against every row, or `None`.
+pub(crate) fn whitened<T: Real>(
+    p: &Problem<'_, T>,
+    classes: &[usize],
+    monitor: &Monitor,
+) -> Result<Vec<Option<Checked>>> {
+    if classes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = p.d();
+    let Some((mu, chol)) = whitening(p) else {
+        return Ok((0..classes.len()).map(|_| None).collect());
+    };
+    // x_k = M (w_k - mu), rounded to T for the GEMM; the witness is exactly this vector (times
+    // alpha, in f64), so the bounds below hold for it.
+    let xs: Vec<T> = classes
+        .par_iter()
+        .flat_map_iter(|&k| {
+            let mut x: Vec<f64> = p
+                .row(k)
+                .iter()
+                .zip(&mu)
+                .map(|(w, m)| w.to_f64() - m)
+                .collect();
+            chol_solve(&chol, d, &mut x);
+            x.into_iter().map(T::from_f64)
+        })
+        .collect();
+    let q = |r: usize| &xs[r * d..(r + 1) * d];
+    let gam64 = 2.0 * (d as f64 + 2.0) * U64;
+    let (mut hkk, mut qnorm, mut qinf) = (Vec::new(), Vec::new(), Vec::new());
+    for (r, &k) in classes.iter().enumerate() {
+        let xf: Vec<f64> = q(r).iter().map(|v| v.to_f64()).collect();
+        let (h, s) = dot_abs(p.row(k), &xf);
+        hkk.push(h - gam64 * s - U64 * h.abs());
+        let nn: f64 = xf.iter().map(|v| v * v).sum();
+        qnorm.push(nn.sqrt() * (1.0 + 4.0 * (d as f64 + 2.0) * U64));
+        qinf.push(xf.iter().fold(0.0f64, |a, v| a.max(v.abs())));
+    }
+    let out = scan(p, classes, q, &hkk, &qnorm, monitor)?;
+    let (nmax, bmax) = extremes(p);
+    classes
+        .par_iter()
+        .enumerate()
+        .map(|(r, &k)| -> Result<Option<Checked>> {
+            monitor.check()?;
+            let o = outcome(p, k, hkk[r], qnorm[r], qinf[r], out[r], nmax, bmax);
+            let Some((alpha, _)) = o.witness else {
+                return Ok(None);
+            };
+            let x: Vec<f64> = q(r).iter().map(|v| alpha * v.to_f64()).collect();
+            let e = p.eval_witness(k, &x);
+            Ok(e.ok.then_some((x, e)))
+        })
+        .collect()
+}
+
+/// The row mean (f64) and the Cholesky factor (row-major lower triangle) of the row covariance
+/// plus a small ridge, summed over fixed row chunks in a fixed order; `None` if no ridge makes
+/// it positive definite in floating point (overflow).
+fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (v, d) = (p.v(), p.d());
+    let chunks: Vec<usize> = (0..v).step_by(COV_BLOCK).collect();
+    let sums: Vec<Vec<f64>> = chunks
+        .par_iter()
+        .map(|&c0| {
+            let mut s = vec![0.0; d];
+            for j in c0..(c0 + COV_BLOCK).min(v) {
+                for (a, w) in s.iter_mut().zip(p.row(j)) {
+                    *a += w.to_f64();
+                }
+            }
+            s
+        })
+        .collect();
+    let mut mu = vec![0.0; d];
+    for s in &sums {
+        mu.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+    }
+    mu.iter_mut().for_each(|a| *a /= v as f64);
+    let grams: Vec<Mat<f64>> = chunks
+        .par_iter()
+        .map(|&c0| {
+            let n = (c0 + COV_BLOCK).min(v) - c0;
+            let mut c = Mat::<f64>::zeros(d, n);
+            for jj in 0..n {
+                for (i, w) in p.row(c0 + jj).iter().enumerate() {
+                    c[(i, jj)] = w.to_f64() - mu[i];
+                }
+            }
+            let mut g = Mat::<f64>::zeros(d, d);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                c.as_ref(),
+                c.transpose(),
+                1.0,
+                Par::Seq,
+            );
+            g
+        })
+        .collect();
+    let mut cov = vec![0.0; d * d];
+    for g in &grams {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] += g[(a, b)];
+            }
+        }
+    }
+    cov.iter_mut().for_each(|a| *a /= v as f64);
+    let trace: f64 = (0..d).map(|i| cov[i * d + i]).sum();
+    let ridge = WHITEN_EPS * trace / d as f64 + f64::MIN_POSITIVE;
+    // Cholesky; a ridge that is too small for rounding gets raised until it succeeds.
+    let mut eps = ridge;
+    for _ in 0..40 {
+        let mut l = cov.clone();
+        (0..d).for_each(|i| l[i * d + i] += eps);
+        if cholesky(&mut l, d) {
+            return Some((mu, l));
+        }
+        eps = (eps * 100.0).max(1e-300);
+    }
+    None
+}
+
+/// In-place Cholesky of a row-major SPD matrix (lower triangle); false when not positive.
+fn cholesky(g: &mut [f64], n: usize) -> bool {
+    for j in 0..n {
+        let s = g[j * n + j] - (0..j).map(|q| g[j * n + q] * g[j * n + q]).sum::<f64>();
+        if s.is_nan() || s <= 0.0 {
+            return false;
+        }
+        let l = s.sqrt();
+        g[j * n + j] = l;
+        for i in j + 1..n {
+            let v = g[i * n + j] - (0..j).map(|q| g[i * n + q] * g[j * n + q]).sum::<f64>();
+            g[i * n + j] = v / l;
+        }
+    }
+    true
+}
+
+/// Solve `L L^T x = b` in place.
+fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let v = b[i] - (0..i).map(|q| l[i * n + q] * b[q]).sum::<f64>();
+        b[i] = v / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let v = b[i] - (i + 1..n).map(|q| l[q * n + i] * b[q]).sum::<f64>();
+        b[i] = v / l[i * n + i];
+    }
+}
+
+fn extremes<T: Real>(p: &Problem<'_, T>) -> (f64, f64) {
+    let nmax = p.norms.iter().fold(0.0f64, |a, &n| a.max(n));
+    let bmax =
+        p.b.map_or(0.0, |b| b.iter().fold(0.0f64, |a, v| a.max(v.abs())));
+    (nmax, bmax)
+}
+
+/// One blocked GEMM of the query vectors `query(r)` (one per class) against all rows of W:
+/// per class the largest certified upper bound of `H_kj = w_j . x_k` over `j != k` and, with a
+/// bias, the largest `(b_j - b_k) / (H_kk - H_kj)`. `hkk` are lower bounds of `H_kk`, `qnorm`
+/// upper bounds of `||x_k||`.
+fn scan<'q, T: Real + 'q>(
+    p: &Problem<'_, T>,
+    classes: &[usize],
+    query: impl Fn(usize) -> &'q [T] + Sync,
+    hkk: &[f64],
+    qnorm: &[f64],
+    monitor: &Monitor,
+) -> Result<Vec<(f64, f64)>> {
     let (v, d) = (p.v(), p.d());
     let bias = p.has_bias();
     // Rounding of a d-term dot product in T, doubled, plus the rounding of forming the key in T.
@@ -49,7 +265,7 @@ pub(crate) fn screen<T: Real>(
     let data = p.w.data;
     let mut out = vec![(f64::NEG_INFINITY, f64::NEG_INFINITY); classes.len()];
     out.par_chunks_mut(QUERY_BLOCK)
-        .zip(classes.par_chunks(QUERY_BLOCK))
+        .enumerate()
         .try_for_each_init(
             || {
                 (
@@ -57,19 +273,16 @@ pub(crate) fn screen<T: Real>(
                     vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(v)],
                 )
             },
-            |(qbuf, tile), (acc, cls)| -> Result<()> {
-                let qb = cls.len();
-                for (r, &k) in cls.iter().enumerate() {
-                    qbuf[r * d..(r + 1) * d].copy_from_slice(p.row(k));
+            |(qbuf, tile), (blk, acc)| -> Result<()> {
+                let r0 = blk * QUERY_BLOCK;
+                let qb = acc.len();
+                let cls = &classes[r0..r0 + qb];
+                for r in 0..qb {
+                    qbuf[r * d..(r + 1) * d].copy_from_slice(query(r0 + r));
                 }
-                // Per class: G_kk (f64, rounded down) and the per-unit-norm error of its keys.
-                let gkk: Vec<f64> = cls
-                    .iter()
-                    .map(|&k| p.norms[k] * p.norms[k] * (1.0 - 4.0 * (d as f64 + 2.0) * U64))
-                    .collect();
-                let ek: Vec<T> = cls
-                    .iter()
-                    .map(|&k| T::from_f64(gamma * p.norms[k] * (1.0 + 1e-6)))
+                // Per class: the per-unit-norm error of its keys.
+                let ek: Vec<T> = (0..qb)
+                    .map(|r| T::from_f64(gamma * qnorm[r0 + r] * (1.0 + 1e-6)))
                     .collect();
                 for c0 in (0..v).step_by(DATA_BLOCK) {
                     monitor.check()?;
@@ -83,7 +296,7 @@ pub(crate) fn screen<T: Real>(
                         let g = &tile[r * db..(r + 1) * db];
                         let e = ek[r];
                         let (gmax, ratio) = &mut acc[r];
-                        // Largest certified upper bound of G_kj, the diagonal excluded.
+                        // Largest certified upper bound of H_kj, the diagonal excluded.
                         let mut m = T::from_f64(*gmax);
                         for (jj, (&gj, &nj)) in g.iter().zip(nb).enumerate() {
                             let key = gj + e * nj;
@@ -98,7 +311,7 @@ pub(crate) fn screen<T: Real>(
                                 let j = c0 + jj;
                                 let bj = p.bias(j);
                                 if bj > bk && j != k {
-                                    let den = gkk[r] - (gj + e * nj).to_f64();
+                                    let den = hkk[r0 + r] - (gj + e * nj).to_f64();
                                     let q = if den > 0.0 {
                                         (bj - bk) / den
                                     } else {
@@ -116,40 +329,32 @@ pub(crate) fn screen<T: Real>(
                 Ok(())
             },
         )?;
-    let nmax = p.norms.iter().fold(0.0f64, |a, &n| a.max(n));
-    let bmax =
-        p.b.map_or(0.0, |b| b.iter().fold(0.0f64, |a, v| a.max(v.abs())));
-    Ok(classes
-        .iter()
-        .zip(&out)
-        .map(|(&k, &(gmax, ratio))| outcome(p, k, gmax, ratio, nmax, bmax))
-        .collect())
+    Ok(out)
 }
 
-/// Choose `alpha` from the screen's two numbers and bound the witness margin from below.
+/// Choose `alpha` from the scan's two numbers and bound the margin of `alpha x_k` from below;
+/// `hkk` is a lower bound of `w_k . x_k`, `qnorm` and `qinf` bound `||x_k||_2` and
+/// `||x_k||_inf` (for `x_k = w_k`: `||w_k||`).
+#[allow(clippy::too_many_arguments)]
 fn outcome<T: Real>(
     p: &Problem<'_, T>,
     k: usize,
-    gmax: f64,
-    ratio: f64,
+    hkk: f64,
+    qnorm: f64,
+    qinf: f64,
+    (gmax, ratio): (f64, f64),
     nmax: f64,
     bmax: f64,
 ) -> ScreenOutcome {
     let d = p.d() as f64;
     let nk = p.norms[k];
-    let gkk = nk * nk * (1.0 - 4.0 * (d + 2.0) * U64);
     // Largest alpha the box allows.
     let alpha_max = match p.bounds {
-        Some(r) => {
-            let inf = p.row(k).iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
-            if inf > 0.0 {
-                // Shrunk by a few ulps so that alpha * |w_ki| <= R survives rounding.
-                r / inf * (1.0 - 4.0 * U64)
-            } else {
-                f64::INFINITY
-            }
+        Some(r) if qinf > 0.0 => {
+            // Shrunk by a few ulps so that alpha * |x_ki| <= R survives rounding.
+            r / qinf * (1.0 - 4.0 * U64)
         }
-        None => f64::INFINITY,
+        _ => f64::INFINITY,
     };
     let needed = ratio.max(0.0);
     let mut alpha = if needed < 0.5 { 1.0 } else { 2.0 * needed };
@@ -159,7 +364,7 @@ fn outcome<T: Real>(
     } else {
         1.0
     };
-    let a_min = gkk - gmax;
+    let a_min = hkk - gmax;
     if !(a_min > 0.0 && alpha > needed && alpha.is_finite()) {
         return ScreenOutcome {
             witness: None,
@@ -172,8 +377,8 @@ fn outcome<T: Real>(
         alpha * a_min
     } * (1.0 - 1e-12);
     // The bound must clear what an independent f64 re-check may lose to rounding:
-    // sum_i |w_ji x_i| <= alpha ||w_k|| ||w_j|| (Cauchy-Schwarz).
-    let allowance = 4.0 * 2.0 * (d + 2.0) * U64 * (alpha * nk * (nk + nmax) + 2.0 * bmax);
+    // sum_i |w_ji x_i| <= alpha ||x_k|| ||w_j|| (Cauchy-Schwarz).
+    let allowance = 4.0 * 2.0 * (d + 2.0) * U64 * (alpha * qnorm * (nk + nmax) + 2.0 * bmax);
     ScreenOutcome {
         witness: (lb > allowance).then_some((alpha, lb)),
         start_alpha,
