@@ -6,6 +6,7 @@
 pub mod csr;
 pub mod dijkstra;
 pub mod error;
+pub mod gmm;
 pub mod knn;
 pub mod monitor;
 pub mod occurrence;

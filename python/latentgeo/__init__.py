@@ -51,3 +51,6 @@ __all__ += ["GEODESIC_REDUCTIONS", "geodesic_blocks", "geodesic_reduce"]
 from .unargmax import UnargmaxReport, unargmaxable  # noqa: E402
 
 __all__ += ["UnargmaxReport", "unargmaxable"]
+from . import diffusion  # noqa: E402
+
+__all__ += ["diffusion"]

@@ -68,3 +68,33 @@ def unargmax_f64(
     n_threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Dict[str, Any]: ...
+
+class GaussianMixtureCore:
+    def __init__(
+        self,
+        weights: npt.NDArray[np.float64],
+        means: npt.NDArray[np.float64],
+        covariances: npt.NDArray[np.float64],
+        covariance_type: str,
+    ) -> None: ...
+    @property
+    def weights(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def covariances(self) -> npt.NDArray[np.float64]: ...
+    def evaluate(
+        self,
+        x: npt.NDArray[np.float64],
+        s: npt.NDArray[np.float64],
+        sigma: npt.NDArray[np.float64],
+        log_prob: bool = False,
+        score: bool = False,
+        denoise: bool = False,
+        divergence: Optional[Tuple[float, float]] = None,
+        n_threads: Optional[int] = None,
+        progress: Optional[Callable[[int, int], None]] = None,
+    ) -> Tuple[
+        Optional[npt.NDArray[np.float64]],
+        Optional[npt.NDArray[np.float64]],
+        Optional[npt.NDArray[np.float64]],
+        Optional[npt.NDArray[np.float64]],
+    ]: ...

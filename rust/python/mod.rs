@@ -9,6 +9,7 @@ use numpy::{
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+mod gmm;
 mod monitor;
 mod unargmax;
 
@@ -322,5 +323,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(geodesic_neighbors, m)?)?;
     m.add_function(wrap_pyfunction!(unargmax::unargmax_f32, m)?)?;
     m.add_function(wrap_pyfunction!(unargmax::unargmax_f64, m)?)?;
+    m.add_class::<gmm::GaussianMixtureCore>()?;
     Ok(())
 }
