@@ -2,11 +2,19 @@
 //!
 //! While some other class `j` wins at `x`, reflect `x` across the hyperplane `z_k = z_j`; stop
 //! when `k` wins (a witness, then checked against every row in f64), when the winner is a copy of
-//! `w_k` (nothing separates them), or after `patience` reflections. It only ever proves
-//! argmaxability.
+//! `w_k` (nothing separates them), after `patience` reflections, or when the margin
+//! `(z_k - max_j z_j) / ||x||` has not improved for [`STALL`] reflections in a row. It only ever
+//! proves argmaxability, so stopping early never changes a verdict, only which stage gives it.
+//!
+//! The stall rule: on the softmax example and on Gaussian heads with planted interior rows,
+//! successful runs never went more than 25 reflections without a better margin (99th percentile
+//! 13), while interior rows, which the heuristic can never prove, wander 39-64 steps without one.
 
 use super::check::{Problem, WitnessEval};
 use crate::real::Real;
+
+/// Reflections without a better margin after which the heuristic gives up.
+pub(crate) const STALL: usize = 30;
 
 /// The outcome of the heuristic for one class.
 pub(crate) struct Reflected {
@@ -27,6 +35,7 @@ pub(crate) fn reflect<T: Real>(
     let wk = p.row(k);
     let mut x = x0;
     let mut step = 0;
+    let (mut best, mut since_best) = (f64::NEG_INFINITY, 0usize);
     loop {
         let (z, _) = p.logits(&x);
         // Winner among the others; ties go to the lower index.
@@ -48,7 +57,18 @@ pub(crate) fn reflect<T: Real>(
             }
             break;
         }
-        if step >= patience {
+        let margin = (z[k] - zj)
+            / x.iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+                .max(f64::MIN_POSITIVE);
+        if margin > best {
+            (best, since_best) = (margin, 0);
+        } else {
+            since_best += 1;
+        }
+        if step >= patience || since_best >= STALL {
             break;
         }
         step += 1;
