@@ -7,24 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run, run_json
 from scipy.optimize import linprog
 
 import latentgeo
 from latentgeo import cli
 from latentgeo.datasets import make_example
-
-
-def run(capsys, *argv):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    rc = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def run_json(capsys, *argv):
-    rc, out, err = run(capsys, *argv, "--json")
-    assert rc == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture(scope="module")

@@ -1,27 +1,13 @@
 """``latentgeo geodesic`` and the opt-in ``geodesic`` audit section, against the library."""
 
-import json
-
 import numpy as np
 import pytest
+from cli_helpers import run, run_json
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial.distance import cdist
 
 import latentgeo
-from latentgeo import cli
 from latentgeo.datasets import make_example
-
-
-def run(capsys, *argv):
-    rc = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def run_json(capsys, *argv):
-    rc, out, err = run(capsys, *argv, "--json")
-    assert rc == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """Tests for ``latentgeo unargmax`` and the opt-in ``unargmaxable`` audit section."""
 
-import json
 import re
 
 import numpy as np
 import pytest
+from cli_helpers import run, run_json
 
 import latentgeo
-from latentgeo import cli
 from latentgeo.weights import save_safetensors
 
 needs_unargmaxable = pytest.mark.skipif(
@@ -16,19 +15,6 @@ needs_unargmaxable = pytest.mark.skipif(
 
 V, D = 160, 6
 PLANTED = [17, 60, 123]
-
-
-def run(capsys, *argv):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    rc = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def run_json(capsys, *argv):
-    rc, out, err = run(capsys, *argv, "--json")
-    assert rc == 0, err
-    return json.loads(out)
 
 
 def assert_error(rc, out, err, match):
