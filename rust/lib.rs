@@ -4,6 +4,7 @@
 //! the thin binding layer in `rust/python/` that maturin builds as `latentgeo._core`.
 
 pub mod csr;
+pub mod diffusion;
 pub mod dijkstra;
 pub mod error;
 pub mod gmm;

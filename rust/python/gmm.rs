@@ -24,6 +24,13 @@ pub struct GaussianMixtureCore {
     inner: GaussianMixture,
 }
 
+impl GaussianMixtureCore {
+    /// The validated mixture.
+    pub(super) fn inner(&self) -> &GaussianMixture {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl GaussianMixtureCore {
     /// `covariances` is the flattened parameter array of `covariance_type` ("full": K x d x d,

@@ -9,6 +9,7 @@ use numpy::{
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+mod diffusion;
 mod gmm;
 mod monitor;
 mod unargmax;
@@ -324,5 +325,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unargmax::unargmax_f32, m)?)?;
     m.add_function(wrap_pyfunction!(unargmax::unargmax_f64, m)?)?;
     m.add_class::<gmm::GaussianMixtureCore>()?;
+    m.add_function(wrap_pyfunction!(diffusion::diffusion_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(diffusion::diffusion_likelihood, m)?)?;
+    m.add_function(wrap_pyfunction!(diffusion::diffusion_schedule_at, m)?)?;
+    m.add_function(wrap_pyfunction!(diffusion::diffusion_normals, m)?)?;
     Ok(())
 }

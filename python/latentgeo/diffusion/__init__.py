@@ -7,6 +7,8 @@
 - :mod:`~latentgeo.diffusion.models`: score / eps / x_0 / v adapters around a batch model.
 - :mod:`~latentgeo.diffusion.gmm`: analytic Gaussian-mixture data (Rust core): log-density,
   score, denoiser and exact probability-flow divergence of every noised marginal.
+- :mod:`~latentgeo.diffusion.sampling`: time grids, ``sample`` (ODE and SDE samplers with Rust
+  loops and counter-based noise) and ``log_likelihood`` (exact or Hutchinson divergence).
 """
 
 from .ddpm import (
@@ -44,3 +46,17 @@ __all__ = [
     "ModelAdapter",
 ]
 __all__ += ["COVARIANCE_TYPES", "GaussianMixture"]
+from .sampling import (  # noqa: E402
+    GRIDS,
+    LIKELIHOOD_METHODS,
+    SAMPLERS,
+    LikelihoodResult,
+    SampleResult,
+    log_likelihood,
+    prior_sample,
+    sample,
+    time_grid,
+)
+
+__all__ += ["GRIDS", "SAMPLERS", "LIKELIHOOD_METHODS", "time_grid", "prior_sample", "sample"]
+__all__ += ["log_likelihood", "SampleResult", "LikelihoodResult"]
