@@ -54,3 +54,6 @@ __all__ += ["UnargmaxReport", "unargmaxable"]
 from . import diffusion  # noqa: E402
 
 __all__ += ["diffusion"]
+from .whitening import Whitening, WhiteningGrid, whitening_grid  # noqa: E402
+
+__all__ += ["Whitening", "WhiteningGrid", "whitening_grid"]
