@@ -144,9 +144,10 @@ def time_grid(
         else:
             grid = np.linspace(math.sqrt(hi - lo), 0.0, steps) ** 2 + lo
         grid = np.round(grid)
-        # Rounding may merge neighbours: keep the count by stepping by at least one index.
+        # Rounding may merge neighbours: keep the count by stepping by at least one index, and
+        # leave room for the indices still to come (the quadratic grid crowds near t_end).
         for i in range(1, steps):
-            grid[i] = min(grid[i], grid[i - 1] - 1)
+            grid[i] = max(min(grid[i], grid[i - 1] - 1), lo + steps - 1 - i)
         if grid[-1] < lo:
             raise ValueError(f"cannot place {steps} distinct indices in [{lo}, {hi}]")
         return grid.astype(np.float64)
@@ -260,7 +261,8 @@ class SampleResult:
     Attributes
     ----------
     x : numpy.ndarray
-        Final states, shape (B, ...) and the dtype of the initial state.
+        Final states, shape (B, ...) and the dtype of the initial state (fewer rows when a
+        callback stopped a batched run).
     t : float or None
         Time of the final states (None after a final denoising step to the data, or for a
         stopped adaptive solve, where times differ per sample).
@@ -378,8 +380,11 @@ def sample(
     r : float
         Euler-Maruyama noise scale, >= 0.
     snr, n_corrector : float, int
-        Langevin corrector of ``"pc"``: step ``2 (s_t / s_t')^2 (snr |z| / |score|)^2`` per
-        sample (score_sde uses batch-mean norms, which would couple the samples of a batch).
+        Langevin corrector of ``"pc"``: `n_corrector` steps ``x += e score + sqrt(2 e) z`` with
+        ``e = 2 (s_t / s_t')^2 (snr sigma_t)^2`` (score_sde's annealed Langevin dynamics), the
+        same for every sample. (score_sde's ``langevin`` rule ``(snr |z| / |score|)^2`` uses
+        batch-mean norms, which couple the samples of a batch; with per-sample norms the step
+        depends on the state and biases the samples of low-dimensional data.)
     denoise_final : bool, optional
         End with one more evaluation that returns the model's x_0 at the last time (default: True
         for a DiscreteDDPM, as DDPM/DDIM do, and False otherwise).
@@ -397,7 +402,9 @@ def sample(
     callback : callable, optional
         ``callback(info)`` after every step with a dict of ``step``, ``t`` (per-sample array for
         ``dopri5``; None at the data) and ``x`` (a copy, the batch's shape and dtype). Return True
-        or raise StopIteration to stop early (the result is then marked ``stopped``).
+        or raise StopIteration to stop early (the result is then marked ``stopped``; with
+        `batch_size`, stopping ends the whole run and ``x`` holds only the rows of the batches
+        run so far, the last one at its current step).
     progress : bool
         Show a progress bar.
     n_threads : int, optional
@@ -498,6 +505,9 @@ def sample(
             if stats["stopped"]:
                 stopped = True
                 break
+        if not stopped:
+            # Python models report progress only every 100 ms: end the bar at 100%.
+            bar.update(bar.total)
     xs = np.concatenate(outs).reshape((-1,) + sample_shape).astype(out_dtype, copy=False)
     trajectory = None
     if save:
@@ -710,6 +720,7 @@ def log_likelihood(
             if method == "dopri5":
                 acc.append(stats["accepted"])
                 rej.append(stats["rejected"])
+        bar.update(bar.total)
     delta = np.concatenate(deltas)
     x_end = np.concatenate(ends)
     use_exact = prior == "exact" or (prior == "auto" and m.gmm is not None)
