@@ -1031,6 +1031,13 @@ def test_unsupported_processes_and_models():
         sample(_Custom(), GMM, np.zeros((2, 2)))
     with pytest.raises(TypeError, match="process must be one of"):
         sample("vp", GMM, np.zeros((2, 2)))
+
+    class SlowerVP(VP):  # a subclass may change the closed forms Rust re-implements
+        def _s(self, t):
+            return np.exp(-0.25 * self._B(t))
+
+    with pytest.raises(TypeError, match="subclasses are not accepted"):
+        sample(SlowerVP(), GMM, np.zeros((2, 2)))
     with pytest.raises(TypeError, match="model must be"):
         sample(VP3, 3, np.zeros((2, 2)))
     chain = DiscreteDDPM(T=20)

@@ -63,23 +63,28 @@ LIKELIHOOD_METHODS = ("dopri5", "euler", "midpoint", "heun", "rk4")
 
 
 def _spec(process):
-    """(kind, params, table) of the Rust schedule of a process."""
-    if isinstance(process, VP):
+    """(kind, params, table) of the Rust schedule of a process.
+
+    Exact types only: a subclass may override the closed forms that Rust re-implements.
+    """
+    kind = type(process)
+    if kind is VP:
         return "vp", [process.beta_min, process.beta_max], None
-    if isinstance(process, SubVP):
+    if kind is SubVP:
         return "subvp", [process.beta_min, process.beta_max], None
-    if isinstance(process, VPCosine):
+    if kind is VPCosine:
         return "cosine", [process.cosine_s], None
-    if isinstance(process, VE):
+    if kind is VE:
         return "ve", [process.sigma_min, process.sigma_max], None
-    if isinstance(process, EDM):
+    if kind is EDM:
         return "edm", [], None
-    if isinstance(process, DiscreteDDPM):
+    if kind is DiscreteDDPM:
         table = np.ascontiguousarray(np.stack([process.alpha_bar, process.one_minus_alpha_bar]))
         return "discrete", [], table
     raise TypeError(
         "process must be one of VP, SubVP, VPCosine, VE, EDM or DiscreteDDPM (the samplers use "
-        f"their closed forms), got {type(process).__name__}"
+        f"their closed forms, re-implemented in Rust; subclasses are not accepted), got "
+        f"{type(process).__name__}"
     )
 
 
