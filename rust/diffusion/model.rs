@@ -187,32 +187,35 @@ impl<'m> Evaluator<'m> {
         Ok(&self.raw)
     }
 
-    /// The score at the rows into `out`.
-    pub fn score(&mut self, x: &[f64], at: At<'_>, d: usize, out: &mut [f64]) -> Result<()> {
+    /// The raw output at the rows converted by `conv` (one of [`to_score`], [`to_x0`]).
+    fn converted(
+        &mut self,
+        x: &[f64],
+        at: At<'_>,
+        d: usize,
+        out: &mut [f64],
+        conv: fn(Kind, f64, f64, Coefs) -> f64,
+    ) -> Result<()> {
         let kind = self.kind();
         let raw = self.raw(x, at, d)?;
         rows_mut(x, out, d, |i, xr, or| {
             let (_, c) = at.row(i);
             let rr = &raw[i * d..(i + 1) * d];
             for ((o, &xv), &rv) in or.iter_mut().zip(xr).zip(rr) {
-                *o = to_score(kind, xv, rv, c);
+                *o = conv(kind, xv, rv, c);
             }
         });
         self.check(out, at, d)
     }
 
+    /// The score at the rows into `out`.
+    pub fn score(&mut self, x: &[f64], at: At<'_>, d: usize, out: &mut [f64]) -> Result<()> {
+        self.converted(x, at, d, out, to_score)
+    }
+
     /// The denoiser at the rows into `out`.
     pub fn x0(&mut self, x: &[f64], at: At<'_>, d: usize, out: &mut [f64]) -> Result<()> {
-        let kind = self.kind();
-        let raw = self.raw(x, at, d)?;
-        rows_mut(x, out, d, |i, xr, or| {
-            let (_, c) = at.row(i);
-            let rr = &raw[i * d..(i + 1) * d];
-            for ((o, &xv), &rv) in or.iter_mut().zip(xr).zip(rr) {
-                *o = to_x0(kind, xv, rv, c);
-            }
-        });
-        self.check(out, at, d)
+        self.converted(x, at, d, out, to_x0)
     }
 
     /// The probability-flow velocity `f x - g^2 score / 2` (or the drift

@@ -240,9 +240,29 @@ fn model_arg<'py>(
     }))
 }
 
-/// The error of a failed run: the Python exception behind it when there is one.
-fn failure(e: PyErr, model: Option<PyErr>, recorder: Option<PyErr>) -> PyErr {
-    model.or(recorder).unwrap_or(e)
+impl ModelArg<'_> {
+    /// Run `job` on the model: an analytic mixture without the GIL (progress, Ctrl-C and
+    /// `n_threads` through `run_monitored`), a Python model on this thread. A failure carries the
+    /// model's Python exception when there is one.
+    fn run<R: Send>(
+        &mut self,
+        py: Python<'_>,
+        progress: Option<&Bound<'_, PyAny>>,
+        n_threads: Option<usize>,
+        job: impl FnOnce(&mut dyn Model, &Monitor) -> crate::Result<R> + Send,
+    ) -> PyResult<R> {
+        match self {
+            ModelArg::Gmm(g) => {
+                let gmm = g.inner();
+                run_monitored(py, progress, |mon| {
+                    crate::parallel::with_threads(n_threads, || job(&mut GmmModel::new(gmm), mon))?
+                })
+            }
+            ModelArg::Py(pm) => {
+                job(pm, &Monitor::new()).map_err(|e| pm.error.take().unwrap_or(e.into()))
+            }
+        }
+    }
 }
 
 type SampleOut<'py> = (
@@ -375,29 +395,11 @@ pub fn diffusion_sample<'py>(
             }
         }
     };
-    let result = match &mut arg {
-        ModelArg::Gmm(g) => {
-            let gmm = g.inner();
-            let state = &mut state;
-            run_monitored(py, progress, |mon| {
-                crate::parallel::with_threads(n_threads, || {
-                    run(&mut GmmModel::new(gmm), state, mon)
-                })?
-            })
-        }
-        ModelArg::Py(pm) => run(pm, &mut state, &Monitor::new()).map_err(PyErr::from),
-    };
+    let state_ref = &mut state;
+    let result = arg.run(py, progress, n_threads, |m, mon| run(m, state_ref, mon));
     let mut rec = recorder.into_inner().unwrap_or_else(|e| e.into_inner());
-    let (nfe, steps, stopped, accepted, rejected) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let model_err = match &mut arg {
-                ModelArg::Py(pm) => pm.error.take(),
-                ModelArg::Gmm(_) => None,
-            };
-            return Err(failure(e, model_err, rec.error.take()));
-        }
-    };
+    let (nfe, steps, stopped, accepted, rejected) =
+        result.map_err(|e| rec.error.take().unwrap_or(e))?;
     if grid.is_empty() {
         return Err(PyValueError::new_err("the time grid is empty"));
     }
@@ -495,25 +497,7 @@ pub fn diffusion_likelihood<'py>(
             mon,
         )
     };
-    let result = match &mut arg {
-        ModelArg::Gmm(g) => {
-            let gmm = g.inner();
-            run_monitored(py, progress, |mon| {
-                crate::parallel::with_threads(n_threads, || run(&mut GmmModel::new(gmm), mon))?
-            })
-        }
-        ModelArg::Py(pm) => run(pm, &Monitor::new()).map_err(PyErr::from),
-    };
-    let res = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let model_err = match &mut arg {
-                ModelArg::Py(pm) => pm.error.take(),
-                ModelArg::Gmm(_) => None,
-            };
-            return Err(failure(e, model_err, None));
-        }
-    };
+    let res = arg.run(py, progress, n_threads, run)?;
     let n = xm.rows;
     let acc = res.delta.len() / n.max(1);
     let to2 = |v: Vec<f64>, cols: usize| {

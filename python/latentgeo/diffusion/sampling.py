@@ -252,6 +252,17 @@ def _batches(n: int, batch_size):
     return [(i, min(n, i + b)) for i in range(0, n, b)]
 
 
+def _adaptive_options(rtol, atol, first_step, max_steps):
+    """Checked (rtol, atol, first_step, max_steps) of the adaptive solver."""
+    rtol = _real(rtol, "rtol", low=0.0)
+    atol = _real(atol, "atol", low=0.0)
+    if rtol + atol <= 0:
+        raise ValueError("rtol and atol must not both be 0")
+    if first_step is not None:
+        first_step = _real(first_step, "first_step", low=0.0, low_open=True)
+    return rtol, atol, first_step, check_int(max_steps, "max_steps", low=1)
+
+
 def _seed(seed) -> int:
     seed = check_int(seed, "seed", low=0)
     if seed >= 2**64:
@@ -433,11 +444,7 @@ def sample(
     r = _real(r, "r", low=0.0)
     snr = _real(snr, "snr", low=0.0)
     n_corrector = check_int(n_corrector, "n_corrector", low=0)
-    rtol = _real(rtol, "rtol", low=0.0)
-    atol = _real(atol, "atol", low=0.0)
-    if first_step is not None:
-        first_step = _real(first_step, "first_step", low=0.0, low_open=True)
-    max_steps = check_int(max_steps, "max_steps", low=1)
+    rtol, atol, first_step, max_steps = _adaptive_options(rtol, atol, first_step, max_steps)
     seed = _seed(seed)
     n_threads = check_n_threads(n_threads)
     save = 0 if save_every is None else check_int(save_every, "save_every", low=1)
@@ -673,11 +680,7 @@ def log_likelihood(
         raise ValueError("prior='exact' needs an analytic model (GaussianMixture)")
     probes = check_int(probes, "probes", low=1)
     steps = check_int(steps, "steps", low=1)
-    rtol = _real(rtol, "rtol", low=0.0)
-    atol = _real(atol, "atol", low=0.0)
-    if first_step is not None:
-        first_step = _real(first_step, "first_step", low=0.0, low_open=True)
-    max_steps = check_int(max_steps, "max_steps", low=1)
+    rtol, atol, first_step, max_steps = _adaptive_options(rtol, atol, first_step, max_steps)
     seed = _seed(seed)
     n_threads = check_n_threads(n_threads)
     lo_t = process.t_min if t_start is None else float(process.check_t(t_start, "t_start")[0])
