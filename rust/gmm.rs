@@ -327,18 +327,13 @@ impl GaussianMixture {
         })
     }
 
-    /// Evaluate the requested quantities of `p_t` at the `B x d` points `x` (row-major).
-    ///
-    /// `monitor` counts points and can cancel; `n_threads` sizes the pool (`None`: rayon's
-    /// global one). Results do not depend on either.
-    pub fn evaluate(
+    /// Validate an evaluation; returns the shared marginal when every point has one level.
+    fn check_request(
         &self,
         x: &[f64],
         levels: Levels<'_>,
         request: Request,
-        n_threads: Option<usize>,
-        monitor: &Monitor,
-    ) -> Result<Evaluation> {
+    ) -> Result<Option<Marginal>> {
         let d = self.d;
         if x.len() % d != 0 {
             return Err(Error::invalid(format!(
@@ -390,34 +385,106 @@ impl GaussianMixture {
                 )));
             }
         }
+        Ok(single)
+    }
+
+    /// Evaluate the requested quantities of `p_t` at the `B x d` points `x` (row-major).
+    ///
+    /// `monitor` counts points and can cancel; `n_threads` sizes the pool (`None`: rayon's
+    /// global one). Results do not depend on either.
+    pub fn evaluate(
+        &self,
+        x: &[f64],
+        levels: Levels<'_>,
+        request: Request,
+        n_threads: Option<usize>,
+        monitor: &Monitor,
+    ) -> Result<Evaluation> {
+        let single = self.check_request(x, levels, request)?;
+        let d = self.d;
+        let b = x.len() / d;
+        let mut lp = vec![0.0; if request.log_prob { b } else { 0 }];
+        let mut sc = vec![0.0; if request.score { b * d } else { 0 }];
+        let mut dn = vec![0.0; if request.denoise { b * d } else { 0 }];
+        let mut dv = vec![0.0; if request.divergence.is_some() { b } else { 0 }];
+        let out = Outputs {
+            log_prob: &mut lp,
+            score: &mut sc,
+            denoise: &mut dn,
+            divergence: &mut dv,
+        };
+        self.evaluate_checked(x, levels, single.as_ref(), request, n_threads, monitor, out)?;
+        let keep = |on: bool, v: Vec<f64>| on.then_some(v);
+        Ok(Evaluation {
+            log_prob: keep(request.log_prob, lp),
+            score: keep(request.score, sc),
+            denoise: keep(request.denoise, dn),
+            divergence: keep(request.divergence.is_some(), dv),
+        })
+    }
+
+    /// [`Self::evaluate`] into caller-owned buffers: each requested output of `out` must have
+    /// its full length (`B` or `B x d`); the others are ignored.
+    pub fn evaluate_into(
+        &self,
+        x: &[f64],
+        levels: Levels<'_>,
+        request: Request,
+        n_threads: Option<usize>,
+        monitor: &Monitor,
+        out: Outputs<'_>,
+    ) -> Result<()> {
+        let d = self.d;
+        let b = x.len() / d.max(1);
+        let lens = [
+            (request.log_prob, out.log_prob.len(), b, "log_prob"),
+            (request.score, out.score.len(), b * d, "score"),
+            (request.denoise, out.denoise.len(), b * d, "denoise"),
+            (
+                request.divergence.is_some(),
+                out.divergence.len(),
+                b,
+                "divergence",
+            ),
+        ];
+        for (on, have, want, name) in lens {
+            if on && have != want {
+                return Err(Error::invalid(format!(
+                    "the {name} buffer has {have} values, expected {want}"
+                )));
+            }
+        }
+        let single = self.check_request(x, levels, request)?;
+        self.evaluate_checked(x, levels, single.as_ref(), request, n_threads, monitor, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_checked(
+        &self,
+        x: &[f64],
+        levels: Levels<'_>,
+        single: Option<&Marginal>,
+        request: Request,
+        n_threads: Option<usize>,
+        monitor: &Monitor,
+        out: Outputs<'_>,
+    ) -> Result<()> {
+        let d = self.d;
+        let b = x.len() / d;
         monitor.set_total(b);
-        let mut lp = if request.log_prob {
-            vec![0.0; b]
-        } else {
-            Vec::new()
-        };
-        let mut sc = if request.score {
-            vec![0.0; b * d]
-        } else {
-            Vec::new()
-        };
-        let mut dn = if request.denoise {
-            vec![0.0; b * d]
-        } else {
-            Vec::new()
-        };
-        let mut dv = if request.divergence.is_some() {
-            vec![0.0; b]
-        } else {
-            Vec::new()
-        };
+        let (lp, sc, dn, dv) = (
+            pick(request.log_prob, out.log_prob),
+            pick(request.score, out.score),
+            pick(request.denoise, out.denoise),
+            pick(request.divergence.is_some(), out.divergence),
+        );
         // Split every output into per-chunk pieces (empty pieces for outputs not requested).
         let n_chunks = b.div_ceil(CHUNK);
-        let work: Vec<_> = pieces(&mut lp, 1, n_chunks)
+        let work: Vec<_> = pieces(lp, 1, n_chunks)
             .into_iter()
-            .zip(pieces(&mut sc, d, n_chunks))
-            .zip(pieces(&mut dn, d, n_chunks))
-            .zip(pieces(&mut dv, 1, n_chunks))
+            .zip(pieces(sc, d, n_chunks))
+            .zip(pieces(dn, d, n_chunks))
+            .zip(pieces(dv, 1, n_chunks))
             .enumerate()
             .collect();
         with_threads(n_threads, || {
@@ -427,18 +494,11 @@ impl GaussianMixture {
                     let start = ci * CHUNK;
                     let end = (start + CHUNK).min(b);
                     let outs = ChunkOut { lp, sc, dn, dv };
-                    self.chunk(x, start, end, levels, single.as_ref(), request, outs)?;
+                    self.chunk(x, start, end, levels, single, request, outs)?;
                     monitor.advance(end - start);
                     Ok(())
                 })
-        })??;
-        let keep = |on: bool, v: Vec<f64>| on.then_some(v);
-        Ok(Evaluation {
-            log_prob: keep(request.log_prob, lp),
-            score: keep(request.score, sc),
-            denoise: keep(request.denoise, dn),
-            divergence: keep(request.divergence.is_some(), dv),
-        })
+        })?
     }
 
     /// Evaluate points `start..end` into their chunk's outputs, in blocks of [`LANES`] points.
@@ -554,12 +614,33 @@ impl GaussianMixture {
     }
 }
 
+/// Caller-owned output buffers of [`GaussianMixture::evaluate_into`] (empty when not requested).
+pub struct Outputs<'a> {
+    /// `B` log-densities.
+    pub log_prob: &'a mut [f64],
+    /// `B x d` scores.
+    pub score: &'a mut [f64],
+    /// `B x d` posterior means.
+    pub denoise: &'a mut [f64],
+    /// `B` divergences.
+    pub divergence: &'a mut [f64],
+}
+
 /// One chunk's slices of the outputs (empty when not requested).
 struct ChunkOut<'a> {
     lp: &'a mut [f64],
     sc: &'a mut [f64],
     dn: &'a mut [f64],
     dv: &'a mut [f64],
+}
+
+/// `v` when requested, else an empty slice.
+fn pick(on: bool, v: &mut [f64]) -> &mut [f64] {
+    if on {
+        v
+    } else {
+        &mut []
+    }
 }
 
 /// Split an output into per-chunk pieces (empty pieces for an output not requested).

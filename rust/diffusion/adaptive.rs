@@ -435,6 +435,7 @@ pub fn rk_step(
 ) -> Result<()> {
     let n = y.len() / sys.width();
     let all: Vec<usize> = (0..n).collect();
+    let mut tv = vec![t; n];
     let stages = tab.b.len();
     k.resize(stages, Vec::new());
     for s in 0..stages {
@@ -442,31 +443,33 @@ pub fn rk_step(
         ys.extend_from_slice(y);
         for (j, &a) in tab.a[s].iter().enumerate() {
             if a != 0.0 {
-                for (v, &kv) in ys.iter_mut().zip(&k[j]) {
-                    *v += h * a * kv;
-                }
+                axpy(ys, h * a, &k[j]);
             }
         }
-        let ts = if tab.c[s] == 1.0 {
+        tv.fill(if tab.c[s] == 1.0 {
             t + h
         } else {
             t + tab.c[s] * h
-        };
-        let tv = vec![ts; n];
+        });
         let mut ks = std::mem::take(&mut k[s]);
         ks.resize(y.len(), 0.0);
         let r = sys.deriv(&all, ys, &tv, &mut ks);
         k[s] = ks;
         r?;
     }
-    for (yi, v) in y.iter_mut().enumerate() {
-        let mut acc = 0.0;
-        for (s, &b) in tab.b.iter().enumerate() {
-            acc += b * k[s][yi];
+    for (s, &b) in tab.b.iter().enumerate() {
+        if b != 0.0 {
+            axpy(y, h * b, &k[s]);
         }
-        *v += h * acc;
     }
     Ok(())
+}
+
+/// `y += a x`.
+pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv += a * xv;
+    }
 }
 
 /// Integrate every row of `y` along the grid `times` (either direction) with `tab`.

@@ -5,7 +5,7 @@
 //! Times run down a grid `t_0 > t_1 > ... > t_N`; an optional last step goes to the data
 //! (`s = 1, sigma = 0`), where every method returns the denoiser `x_0(x, t_N)`.
 
-use super::adaptive::{rk_step, tableau, ProbabilityFlow};
+use super::adaptive::{axpy, rk_step, tableau, ProbabilityFlow};
 use super::model::{rows_mut, At, Evaluator, Model};
 use super::rng::{Noise, Stream};
 use super::schedule::{Coefs, Schedule};
@@ -176,6 +176,8 @@ struct Stepper<'m, 's> {
     noise: Noise,
     k: Vec<Vec<f64>>,
     tmp: Vec<f64>,
+    /// Noise of the current step.
+    z: Vec<f64>,
     /// DPM-Solver++ 2M: the previous denoiser output and step in lambda.
     prev: Option<(Vec<f64>, f64)>,
 }
@@ -196,29 +198,21 @@ impl<'m, 's> Stepper<'m, 's> {
             noise: Noise::new(opt.seed),
             k: vec![buf()],
             tmp: buf(),
+            z: Vec::new(),
             prev: None,
         }
     }
 
     /// Add `scale * noise(row)` to every row of `x` (noise drawn for `stream` and `counter`).
-    fn add_noise(
-        &self,
-        x: &mut [f64],
-        stream: Stream,
-        counter: u64,
-        scale: &(dyn Fn(usize) -> f64 + Sync),
-    ) {
+    fn add_noise(&mut self, x: &mut [f64], stream: Stream, counter: u64, scale: f64) {
         let (noise, first, d) = (self.noise, self.opt.first_index, self.d);
-        let mut z = vec![0.0; x.len()];
+        let mut z = std::mem::take(&mut self.z);
+        z.resize(x.len(), 0.0);
         rows_mut(x, &mut z, d, |i, _, zr| {
             noise.normals(stream, first + i as u64, counter, zr);
         });
-        for (i, (xr, zr)) in x.chunks_mut(d).zip(z.chunks(d)).enumerate() {
-            let a = scale(i);
-            for (xv, zv) in xr.iter_mut().zip(zr) {
-                *xv += a * zv;
-            }
-        }
+        axpy(x, scale, &z);
+        self.z = z;
     }
 
     fn step(
@@ -292,7 +286,7 @@ impl<'m, 's> Stepper<'m, 's> {
         }
         self.k[0] = x0;
         if cn > 0.0 {
-            self.add_noise(x, Stream::Step, i as u64, &|_| cn);
+            self.add_noise(x, Stream::Step, i as u64, cn);
         }
         Ok(())
     }
@@ -354,7 +348,7 @@ impl<'m, 's> Stepper<'m, 's> {
         self.k[0] = k;
         let scale = r * (c.g2 * h.abs()).sqrt();
         if scale > 0.0 {
-            self.add_noise(x, Stream::Step, i as u64, &|_| scale);
+            self.add_noise(x, Stream::Step, i as u64, scale);
         }
         Ok(())
     }
@@ -383,16 +377,9 @@ impl<'m, 's> Stepper<'m, 's> {
             self.k[0] = g;
             if a > 0.0 {
                 let counter = (i * self.opt.n_corrector + j) as u64;
-                self.add_noise(x, Stream::Corrector, counter, &|_| a);
+                self.add_noise(x, Stream::Corrector, counter, a);
             }
         }
         Ok(())
-    }
-}
-
-/// `y += a x`.
-pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
-    for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv += a * xv;
     }
 }

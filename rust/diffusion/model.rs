@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::schedule::Coefs;
-use crate::gmm::{GaussianMixture, Levels, Request};
+use crate::gmm::{GaussianMixture, Levels, Outputs, Request};
 use crate::monitor::Monitor;
 use crate::real::check_finite;
 use crate::{Error, Result};
@@ -108,31 +108,58 @@ where
     }
 }
 
-/// The score implied by one raw output value.
-#[inline]
-pub fn to_score(kind: Kind, x: f64, raw: f64, c: Coefs) -> f64 {
-    match kind {
-        Kind::Score => raw,
-        Kind::Eps => -raw / c.sigma,
-        Kind::X0 => (c.s * raw - x) / (c.sigma * c.sigma),
-        Kind::V => {
-            let r = c.s.hypot(c.sigma);
-            -((c.sigma * x / r + c.s * raw) / r) / c.sigma
-        }
+/// What the samplers need from a model's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The score.
+    Score,
+    /// The denoiser `x_0`.
+    X0,
+}
+
+/// Every conversion is affine: `target = a x + b raw` with `(a, b)` from the kind and `(s,
+/// sigma)` (see `latentgeo.diffusion.models`).
+pub fn affine(kind: Kind, target: Target, c: Coefs) -> (f64, f64) {
+    let (s, sg) = (c.s, c.sigma);
+    let r2 = s * s + sg * sg;
+    match (target, kind) {
+        (Target::Score, Kind::Score) | (Target::X0, Kind::X0) => (0.0, 1.0),
+        (Target::Score, Kind::Eps) => (0.0, -1.0 / sg),
+        (Target::Score, Kind::X0) => (-1.0 / (sg * sg), s / (sg * sg)),
+        (Target::Score, Kind::V) => (-1.0 / r2, -s / (r2.sqrt() * sg)),
+        (Target::X0, Kind::Score) => (1.0 / s, sg * sg / s),
+        (Target::X0, Kind::Eps) => (1.0 / s, -sg / s),
+        (Target::X0, Kind::V) => (s / r2, -sg / r2.sqrt()),
     }
 }
 
-/// The denoiser `x_0` implied by one raw output value.
-#[inline]
-pub fn to_x0(kind: Kind, x: f64, raw: f64, c: Coefs) -> f64 {
-    match kind {
-        Kind::Score => (x + c.sigma * c.sigma * raw) / c.s,
-        Kind::Eps => (x - c.sigma * raw) / c.s,
-        Kind::X0 => raw,
-        Kind::V => {
-            let r = c.s.hypot(c.sigma);
-            (c.s * x / r - c.sigma * raw) / r
+/// `out = a x + b src` row by row, with `(a, b) = coef(row's coefficients)`; `src = None` means
+/// `out` itself. A single time for all rows runs as one flat (vectorisable) loop.
+fn affine_rows<F>(x: &[f64], src: Option<&[f64]>, out: &mut [f64], d: usize, at: At<'_>, coef: F)
+where
+    F: Fn(Coefs) -> (f64, f64) + Sync,
+{
+    let apply = |a: f64, b: f64, xs: &[f64], rs: Option<&[f64]>, os: &mut [f64]| match rs {
+        Some(rs) => {
+            for ((o, &xv), &rv) in os.iter_mut().zip(xs).zip(rs) {
+                *o = a * xv + b * rv;
+            }
         }
+        None => {
+            for (o, &xv) in os.iter_mut().zip(xs) {
+                *o = a * xv + b * *o;
+            }
+        }
+    };
+    match at {
+        At::All(_, c) => {
+            let (a, b) = coef(c);
+            apply(a, b, x, src, out);
+        }
+        At::PerRow(..) => rows_mut(x, out, d, |i, xr, or| {
+            let (a, b) = coef(at.row(i).1);
+            apply(a, b, xr, src.map(|r| &r[i * d..(i + 1) * d]), or);
+        }),
     }
 }
 
@@ -174,48 +201,40 @@ impl<'m> Evaluator<'m> {
         Ok(())
     }
 
-    /// The raw output at the rows (kept in an internal buffer).
-    pub fn raw(&mut self, x: &[f64], at: At<'_>, d: usize) -> Result<&[f64]> {
-        self.raw.clear();
-        self.raw.resize(x.len(), 0.0);
-        self.model.eval(x, at, &mut self.raw)?;
-        self.nfe += 1;
-        let raw = std::mem::take(&mut self.raw);
-        let checked = self.check(&raw, at, d);
-        self.raw = raw;
-        checked?;
-        Ok(&self.raw)
-    }
-
-    /// The raw output at the rows converted by `conv` (one of [`to_score`], [`to_x0`]).
+    /// The model's output at the rows converted to `target`, into `out`.
     fn converted(
         &mut self,
         x: &[f64],
         at: At<'_>,
         d: usize,
         out: &mut [f64],
-        conv: fn(Kind, f64, f64, Coefs) -> f64,
+        target: Target,
     ) -> Result<()> {
         let kind = self.kind();
-        let raw = self.raw(x, at, d)?;
-        rows_mut(x, out, d, |i, xr, or| {
-            let (_, c) = at.row(i);
-            let rr = &raw[i * d..(i + 1) * d];
-            for ((o, &xv), &rv) in or.iter_mut().zip(xr).zip(rr) {
-                *o = conv(kind, xv, rv, c);
+        self.nfe += 1;
+        if matches!(
+            (target, kind),
+            (Target::Score, Kind::Score) | (Target::X0, Kind::X0)
+        ) {
+            self.model.eval(x, at, out)?;
+        } else {
+            if self.raw.len() != x.len() {
+                self.raw.resize(x.len(), 0.0);
             }
-        });
+            self.model.eval(x, at, &mut self.raw)?;
+            affine_rows(x, Some(&self.raw), out, d, at, |c| affine(kind, target, c));
+        }
         self.check(out, at, d)
     }
 
     /// The score at the rows into `out`.
     pub fn score(&mut self, x: &[f64], at: At<'_>, d: usize, out: &mut [f64]) -> Result<()> {
-        self.converted(x, at, d, out, to_score)
+        self.converted(x, at, d, out, Target::Score)
     }
 
     /// The denoiser at the rows into `out`.
     pub fn x0(&mut self, x: &[f64], at: At<'_>, d: usize, out: &mut [f64]) -> Result<()> {
-        self.converted(x, at, d, out, to_x0)
+        self.converted(x, at, d, out, Target::X0)
     }
 
     /// The probability-flow velocity `f x - g^2 score / 2` (or the drift
@@ -229,13 +248,7 @@ impl<'m> Evaluator<'m> {
         out: &mut [f64],
     ) -> Result<()> {
         self.score(x, at, d, out)?;
-        let out_ro: &mut [f64] = out;
-        rows_mut(x, out_ro, d, |i, xr, or| {
-            let (_, c) = at.row(i);
-            for (o, &xv) in or.iter_mut().zip(xr) {
-                *o = c.f * xv - scale * c.g2 * *o;
-            }
-        });
+        affine_rows(x, None, out, d, at, |c| (c.f, -scale * c.g2));
         Ok(())
     }
 
@@ -270,7 +283,7 @@ impl<'a> GmmModel<'a> {
         }
     }
 
-    fn run(&mut self, x: &[f64], at: At<'_>, request: Request) -> Result<crate::gmm::Evaluation> {
+    fn run(&mut self, x: &[f64], at: At<'_>, request: Request, out: Outputs<'_>) -> Result<()> {
         let levels = match at {
             At::All(_, c) => Levels::Single(c.s, c.sigma),
             At::PerRow(_, cs) => {
@@ -281,7 +294,8 @@ impl<'a> GmmModel<'a> {
                 Levels::PerPoint(&self.levels.0, &self.levels.1)
             }
         };
-        self.gmm.evaluate(x, levels, request, None, &Monitor::new())
+        self.gmm
+            .evaluate_into(x, levels, request, None, &Monitor::new(), out)
     }
 }
 
@@ -295,9 +309,13 @@ impl Model for GmmModel<'_> {
             score: true,
             ..Request::default()
         };
-        let ev = self.run(x, at, request)?;
-        out.copy_from_slice(&ev.score.unwrap_or_default());
-        Ok(())
+        let out = Outputs {
+            log_prob: &mut [],
+            score: out,
+            denoise: &mut [],
+            divergence: &mut [],
+        };
+        self.run(x, at, request, out)
     }
 
     fn score_laplacian(
@@ -312,9 +330,13 @@ impl Model for GmmModel<'_> {
             divergence: Some((0.0, 1.0)),
             ..Request::default()
         };
-        let ev = self.run(x, at, request)?;
-        score.copy_from_slice(&ev.score.unwrap_or_default());
-        laplacian.copy_from_slice(&ev.divergence.unwrap_or_default());
+        let out = Outputs {
+            log_prob: &mut [],
+            score,
+            denoise: &mut [],
+            divergence: laplacian,
+        };
+        self.run(x, at, request, out)?;
         Ok(true)
     }
 }

@@ -57,10 +57,13 @@ impl PyModel<'_> {
                 .reshape(shape.clone())?
                 .into_any()
         };
-        let ta = if self.int_t {
-            PyArray1::from_iter(py, (0..n).map(|i| at.row(i).0 as i64)).into_any()
-        } else {
-            PyArray1::from_iter(py, (0..n).map(|i| at.row(i).0)).into_any()
+        let ta = match (self.int_t, at) {
+            (true, At::All(t, _)) => PyArray1::from_vec(py, vec![t as i64; n]).into_any(),
+            (false, At::All(t, _)) => PyArray1::from_vec(py, vec![t; n]).into_any(),
+            (true, At::PerRow(t, _)) => {
+                PyArray1::from_iter(py, t.iter().map(|&v| v as i64)).into_any()
+            }
+            (false, At::PerRow(t, _)) => PyArray1::from_slice(py, t).into_any(),
         };
         let res = self.fun.call1((xa, ta))?;
         let res = match res.cast::<PyUntypedArray>() {
