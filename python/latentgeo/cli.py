@@ -1,4 +1,5 @@
-"""Command line: ``latentgeo hubness | audit | sample-hubs | unargmax`` (``python -m latentgeo``).
+"""Command line: ``latentgeo hubness | audit | sample-hubs | unargmax | geodesic | sample``
+(``python -m latentgeo``).
 
 ``unargmax`` also reads ``.safetensors`` files (see :mod:`latentgeo.weights`). Every other
 command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
@@ -9,8 +10,12 @@ command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
@@ -718,6 +723,379 @@ def _add_geodesic_parser(sub) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# latentgeo sample (analytic Gaussian-mixture diffusion sampling)
+
+#: Processes of ``latentgeo sample --process`` (their default parameters).
+SAMPLE_PROCESSES = ("vp", "subvp", "cosine", "ve", "edm")
+#: Keys of a mixture spec file.
+GMM_SPEC_KEYS = ("weights", "means", "covariances", "covariance_type")
+#: Covariance type inferred from the nesting depth of ``covariances`` when the spec omits it.
+_COV_TYPE_BY_NDIM = {1: "spherical", 2: "diag", 3: "full"}
+#: JSON output lists the sample and true mean / covariance in full up to this dimension.
+SAMPLE_JSON_MAX_DIM = 32
+#: Method-specific options: (option, dest, methods that use it).
+_METHOD_OPTIONS = (
+    ("--eta", "eta", ("ddim",)),
+    ("--r", "r", ("euler_maruyama",)),
+    ("--snr", "snr", ("pc",)),
+    ("--n-corrector", "n_corrector", ("pc",)),
+    ("--rtol", "rtol", ("dopri5",)),
+    ("--atol", "atol", ("dopri5",)),
+)
+
+
+def example_mixture():
+    """The built-in mixture of ``latentgeo sample`` without ``--gmm``: 8 equal spherical
+    components (variance 0.05) at the vertices of a regular octagon of radius 4 in 2-D."""
+    from .diffusion import GaussianMixture
+
+    angles = 2 * np.pi * np.arange(8) / 8
+    means = 4.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return GaussianMixture(np.full(8, 1 / 8), means, np.full(8, 0.05), "spherical")
+
+
+def _spec_array(spec: dict, key: str, path: str) -> np.ndarray:
+    try:
+        arr = np.asarray(spec[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CLIError(
+            f"{path}: {key!r} must be a number or a (nested) list of numbers with a regular shape"
+        ) from None
+    return arr
+
+
+def load_gmm_spec(path: str):
+    """A :class:`~latentgeo.diffusion.GaussianMixture` from a JSON spec file.
+
+    The file holds an object with ``weights`` (K,), ``means`` (K, d), ``covariances`` ((K, d, d)
+    full, (K, d) diagonal or (K,) spherical variances) and optionally ``covariance_type``
+    ("full", "diag" or "spherical"; inferred from the nesting of ``covariances`` if left out).
+
+    Raises
+    ------
+    CLIError
+        If the file is missing or not valid JSON, or the mixture is invalid (one-line reason).
+    """
+    from .diffusion import COVARIANCE_TYPES, GaussianMixture
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"no such file: {path}")
+    if p.is_dir():
+        raise CLIError(f"{path} is a directory, not a JSON mixture spec")
+    try:
+        with open(p, encoding="utf-8") as fh:
+            spec = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{path} is not valid JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"cannot read {path} ({exc})") from None
+    if not isinstance(spec, dict):
+        raise CLIError(
+            f"{path}: a mixture spec must be a JSON object with keys 'weights', 'means', "
+            f"'covariances' and optionally 'covariance_type', got a {type(spec).__name__}"
+        )
+    unknown = sorted(set(spec) - set(GMM_SPEC_KEYS))
+    if unknown:
+        raise CLIError(
+            f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; a mixture spec has "
+            f"{', '.join(map(repr, GMM_SPEC_KEYS))}"
+        )
+    missing = [k for k in GMM_SPEC_KEYS[:3] if k not in spec]
+    if missing:
+        raise CLIError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+    weights, means, covs = (_spec_array(spec, k, path) for k in GMM_SPEC_KEYS[:3])
+    cov_type = spec.get("covariance_type")
+    if cov_type is None:
+        cov_type = _COV_TYPE_BY_NDIM.get(covs.ndim)
+        if cov_type is None:
+            raise CLIError(
+                f"{path}: 'covariances' has shape {covs.shape}; expected (K, d, d) full "
+                "matrices, (K, d) diagonal or (K,) spherical variances"
+            )
+    elif cov_type not in COVARIANCE_TYPES:
+        raise CLIError(
+            f"{path}: 'covariance_type' must be one of "
+            f"{', '.join(map(repr, COVARIANCE_TYPES))}, got {cov_type!r}"
+        )
+    try:
+        return GaussianMixture(weights, means, covs, cov_type)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{path}: {exc}") from None
+
+
+def _make_process(name: str):
+    from .diffusion import EDM, VE, VP, SubVP, VPCosine
+
+    return {"vp": VP, "subvp": SubVP, "cosine": VPCosine, "ve": VE, "edm": EDM}[name]()
+
+
+def mixture_moments(gmm) -> Tuple[np.ndarray, np.ndarray]:
+    """The mean (d,) and covariance (d, d) of a GaussianMixture."""
+    w, mu, cov = gmm.weights, gmm.means, gmm.full_covariances()
+    mean = w @ mu
+    centred = mu - mean
+    return mean, np.einsum("k,kij->ij", w, cov) + (centred.T * w) @ centred
+
+
+class _AtomicOutput:
+    """A ``.npy`` output written atomically: a temporary file in the destination's directory,
+    created up front (so an unwritable destination fails before any work), moved into place
+    with :func:`os.replace` on :meth:`commit` and removed if the command fails or is interrupted.
+    """
+
+    def __init__(self, path: str):
+        out = str(Path(path))
+        if not out.endswith(".npy"):
+            out += ".npy"  # what np.save does; report the real name
+        if Path(out).is_dir():
+            raise CLIError(f"--out {out} is a directory")
+        parent = Path(out).resolve().parent
+        if not parent.is_dir():
+            raise CLIError(f"cannot write {out}: no such directory {parent}")
+        self.path = out
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=parent)
+        except OSError as exc:
+            raise CLIError(f"cannot write {out} ({exc.strerror or exc})") from None
+        os.close(fd)
+
+    def __enter__(self) -> "_AtomicOutput":
+        return self
+
+    def commit(self, arr: np.ndarray) -> None:
+        with open(self.tmp, "wb") as fh:
+            np.save(fh, arr)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what np.save would give
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .diffusion import log_likelihood, sample
+
+    if args.n < 1:
+        raise CLIError(f"--n must be at least 1, got {args.n}")
+    for option, dest, methods in _METHOD_OPTIONS:
+        if getattr(args, dest) is not None and args.method not in methods:
+            raise CLIError(f"{option} applies only to --method {' or '.join(methods)}")
+    if args.loglik is not None and not 1 <= args.loglik <= args.n:
+        raise CLIError(f"--loglik must be between 1 and --n ({args.n}), got {args.loglik}")
+    if args.gmm is None or args.gmm == "example":
+        gmm, source = example_mixture(), "example"
+    else:
+        gmm, source = load_gmm_spec(args.gmm), str(args.gmm)
+    process = _make_process(args.process)
+    extra = {dest: getattr(args, dest) for _, dest, _ in _METHOD_OPTIONS}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    progress = not (args.no_progress or args.json) and sys.stderr.isatty()
+    with contextlib.ExitStack() as stack:
+        out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        t0 = time.perf_counter()
+        res = sample(
+            process,
+            gmm,
+            shape=(args.n, gmm.dim),
+            method=args.method,
+            steps=args.steps,
+            grid=args.grid,
+            denoise_final=args.denoise_final or None,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            progress=progress,
+            n_threads=args.threads,
+            **extra,
+        )
+        seconds = time.perf_counter() - t0
+        x = res.x.astype(args.dtype, copy=False)
+        if not np.isfinite(x).all():
+            bad = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+            raise CLIError(
+                f"{bad} of {args.n} samples are not finite (the sampler diverged; try more "
+                "--steps or another --method)"
+            )
+        if out is not None:
+            out.commit(x)
+    summary = _sample_summary(args, gmm, source, res, x, seconds, None if out is None else out)
+    if args.loglik is not None:
+        sub = x[: args.loglik]
+        ll = log_likelihood(process, gmm, sub, seed=args.seed, n_threads=args.threads)
+        try:
+            data_lp = float(gmm.log_prob(sub).mean())
+        except ValueError:  # singular covariances: p_0 has no density
+            data_lp = None
+        summary["loglik"] = {
+            "samples": int(args.loglik),
+            "mean_log_prob": float(ll.log_prob.mean()),
+            "mean_true_log_prob": data_lp,
+            "nfe": int(ll.nfe),
+        }
+    if args.json:
+        _print_json(summary)
+        return 0
+    _print_sample_text(summary, gmm)
+    return 0
+
+
+def _sample_summary(args, gmm, source, res, x, seconds, out) -> dict:
+    true_mean, true_cov = mixture_moments(gmm)
+    for a in (true_mean, true_cov):  # round-off of exactly symmetric mixtures shown as 0
+        a[np.abs(a) < 1e-13 * max(1.0, float(np.abs(a).max()))] = 0.0
+    x64 = x.astype(np.float64, copy=False)
+    mean = x64.mean(axis=0)
+    cov = np.cov(x64, rowvar=False).reshape(gmm.dim, gmm.dim) if x.shape[0] > 1 else None
+    scale = float(np.sqrt(np.trace(true_cov)))
+    summary = {
+        "mixture": {
+            "source": source,
+            "n_components": gmm.n_components,
+            "dim": gmm.dim,
+            "covariance_type": gmm.covariance_type,
+        },
+        "n": int(x.shape[0]),
+        "dim": gmm.dim,
+        "dtype": str(x.dtype),
+        "process": args.process,
+        "method": args.method,
+        "steps": int(res.steps),
+        "grid": args.grid,
+        "seed": args.seed,
+        "nfe": int(res.nfe),
+        "seconds": seconds,
+        "t_final": res.t,
+        # |sample mean - true mean| / sqrt(trace of the true covariance), and the relative
+        # Frobenius error of the sample covariance.
+        "mean_error": float(np.linalg.norm(mean - true_mean)) / scale if scale > 0 else None,
+        "cov_error": (
+            float(np.linalg.norm(cov - true_cov) / np.linalg.norm(true_cov))
+            if cov is not None and np.linalg.norm(true_cov) > 0
+            else None
+        ),
+    }
+    if gmm.dim <= SAMPLE_JSON_MAX_DIM:
+        summary["sample_mean"] = mean.tolist()
+        summary["true_mean"] = true_mean.tolist()
+        summary["sample_cov"] = None if cov is None else cov.tolist()
+        summary["true_cov"] = true_cov.tolist()
+    if res.accepted is not None:
+        summary["accepted_steps_mean"] = float(res.accepted.mean())
+        summary["rejected_steps_mean"] = float(res.rejected.mean())
+    summary["out"] = None if out is None else out.path
+    return summary
+
+
+def _print_sample_text(s: dict, gmm) -> None:
+    where = (
+        "the built-in example" if s["mixture"]["source"] == "example" else s["mixture"]["source"]
+    )
+    print(f"{gmm!r} from {where}")
+    if s["method"] == "dopri5":
+        steps = f"{s['steps']} adaptive iterations"
+    else:
+        steps = f"{s['steps']} steps ({s['grid']} grid)"
+    print(
+        f"sampled {s['n']} x {s['dim']} with process {s['process']}, method {s['method']}, "
+        f"{steps}, {s['nfe']} model evaluations, "
+        f"{s['seconds']:.3f} s"
+    )
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.3g}"
+
+    print(
+        f"vs the mixture: mean error {fmt(s['mean_error'])} (|mean diff| / sqrt(trace cov)), "
+        f"covariance error {fmt(s['cov_error'])} (relative Frobenius)"
+    )
+    if "sample_mean" in s and s["dim"] <= 4:
+        sm = ", ".join(f"{v:.4g}" for v in s["sample_mean"])
+        tm = ", ".join(f"{v:.4g}" for v in s["true_mean"])
+        print(f"  sample mean [{sm}], true mean [{tm}]")
+    if "loglik" in s:
+        ll = s["loglik"]
+        print(
+            f"mean log-likelihood of the first {ll['samples']} samples: "
+            f"{ll['mean_log_prob']:.4f} (probability-flow ODE, {ll['nfe']} evaluations), "
+            f"true density {fmt(ll['mean_true_log_prob'])}"
+        )
+    if s["out"] is not None:
+        print(f"wrote {s['out']} ({s['n']} x {s['dim']} {s['dtype']})")
+
+
+def _add_sample_parser(sub) -> None:
+    from .diffusion import GRIDS, SAMPLERS
+
+    p = sub.add_parser(
+        "sample",
+        help="draw samples of a Gaussian mixture with a diffusion sampler (exact score)",
+        description="Integrate the reverse diffusion process from noise to data with the exact "
+        "score of a Gaussian mixture (Rust loop) and save the samples. --gmm is a JSON file "
+        '{"weights": [K], "means": [[d] x K], "covariances": ..., "covariance_type": "full" | '
+        '"diag" | "spherical"} (covariances (K, d, d), (K, d) or (K,); the type is inferred '
+        "from their shape if left out); without --gmm (or with --gmm example) a built-in 2-D "
+        "ring of 8 components is sampled. The output is the same for any --batch-size and "
+        "--threads.",
+    )
+    p.add_argument("--gmm", metavar="SPEC", help="JSON mixture spec, or 'example' (the default)")
+    p.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    p.add_argument(
+        "--process", choices=SAMPLE_PROCESSES, default="vp",
+        help="noise process with its default parameters (default vp)",
+    )  # fmt: skip
+    p.add_argument(
+        "--method", choices=SAMPLERS, default="heun", metavar="METHOD",
+        help=f"sampler: {', '.join(SAMPLERS)} (default heun)",
+    )  # fmt: skip
+    p.add_argument("--steps", type=int, default=50, help="grid steps (default 50)")
+    p.add_argument("--grid", choices=GRIDS, default="uniform", help="time grid (default uniform)")
+    p.add_argument("--eta", type=float, help="ddim: noise (0 deterministic, 1 ancestral)")
+    p.add_argument("--r", type=float, help="euler_maruyama: noise scale (default 1, 0 = ODE)")
+    p.add_argument("--snr", type=float, help="pc: corrector signal-to-noise ratio (default 0.16)")
+    p.add_argument("--n-corrector", type=int, help="pc: corrector steps per step (default 1)")
+    p.add_argument("--rtol", type=float, help="dopri5: relative tolerance (default 1e-5)")
+    p.add_argument("--atol", type=float, help="dopri5: absolute tolerance (default 1e-5)")
+    p.add_argument(
+        "--denoise-final", action="store_true",
+        help="end with one denoising evaluation (the posterior mean of x_0 at the last time)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument(
+        "--batch-size", type=int, metavar="B", help="integrate B samples at a time (default all)"
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="threads (default: all cores)")
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float64",
+        help="dtype of the saved samples (default float64)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", metavar="PATH",
+        help="save the samples to this .npy file (written atomically: nothing is left behind "
+        "on an error or Ctrl-C)",
+    )  # fmt: skip
+    p.add_argument(
+        "--loglik", type=int, metavar="M",
+        help="also report the mean exact log-likelihood (probability-flow ODE, dopri5) of the "
+        "first M samples, next to their true log-density",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    p.add_argument(
+        "--no-progress", "--quiet", dest="no_progress", action="store_true",
+        help="never show a progress bar (none is shown with --json either)",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_sample)
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser.
 
 
@@ -794,6 +1172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sample_hubs)
     _add_unargmax_parser(sub)
     _add_geodesic_parser(sub)
+    _add_sample_parser(sub)
     return parser
 
 
