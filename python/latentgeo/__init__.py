@@ -57,3 +57,6 @@ __all__ += ["diffusion"]
 from .whitening import Whitening, WhiteningGrid, whitening_grid  # noqa: E402
 
 __all__ += ["Whitening", "WhiteningGrid", "whitening_grid"]
+from . import losses  # noqa: E402
+
+__all__ += ["losses"]

@@ -383,9 +383,7 @@ class Whitening:
         n_b, mean_b, m2_b = _block_stats(X)
         if self._is_fitted():
             n_a = self.n_samples_seen_
-            n, mean, m2 = _merge(
-                n_a, self.mean_, self.covariance_ * n_a, n_b, mean_b, m2_b
-            )
+            n, mean, m2 = _merge(n_a, self.mean_, self.covariance_ * n_a, n_b, mean_b, m2_b)
         else:
             n, mean, m2 = n_b, mean_b, m2_b
         self._set_state(d, n, mean, m2 / n)
@@ -676,9 +674,7 @@ def _check_grid_ks(values, d: int) -> np.ndarray:
             raise TypeError(f"n_components[{i}] must be an integer, got {v!r}")
         v = check_int(v, f"n_components[{i}]", low=1)
         if v > d:
-            raise ValueError(
-                f"n_components[{i}]={v} is larger than the number of features d={d}"
-            )
+            raise ValueError(f"n_components[{i}]={v} is larger than the number of features d={d}")
         out.append(v)
     return np.asarray(out, dtype=np.int64)
 

@@ -1,0 +1,460 @@
+"""Expected-accuracy objectives (EXACT, Gumbel/softmax) and accuracy for evaluation.
+
+If the logits are perturbed by iid noise with density p and CDF F, the probability that label y
+wins is (kexue.fm 9085)
+
+    P(argmax(f + noise) = y) = integral p(u) prod_{j != y} F(f_y - f_j + u) du.
+
+With Gumbel noise this is exactly ``softmax(f)_y``; with Gaussian noise it is the EXACT objective
+(Karpukhin et al., "EXACT: How to Train Your Accuracy", arXiv 2205.09615), the orthant
+probability ``P(D > 0)`` of ``D ~ N(Delta / sigma, I + 11^T)`` with ``Delta_j = f_y - f_j``.
+
+Everything except the Monte-Carlo estimator works on any array library supported by
+``array_api_compat`` with its autograd; ``return_grad=True`` adds the closed-form gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .._validate import check_choice, check_int
+from . import _common as C
+
+__all__ = [
+    "exact_accuracy",
+    "exact_loss",
+    "gumbel_accuracy",
+    "accuracy",
+    "smoothed_accuracy",
+    "expected_accuracy_mc",
+    "TIES",
+    "NOISES",
+]
+
+TIES = ("split", "first")
+NOISES = ("gumbel", "gaussian")
+
+_NEWTON_STEPS = 12
+_MAX_NODES = 100
+
+
+@functools.lru_cache(maxsize=None)
+def _hermite(n_nodes: int):
+    """Gauss-Hermite nodes x_k and log(w_k) + x_k^2 (the weights of the adaptive rule)."""
+    x, w = np.polynomial.hermite.hermgauss(n_nodes)
+    return x, np.log(w) + x * x
+
+
+def _deltas(xp, s, labels, margin, sigma):
+    """a_j = min(f_y - f_j, margin) / sigma, the mask of j != y, and d a_j / d Delta_j."""
+    is_label = C.one_hot(xp, labels, s.shape[-1], s)
+    f_y = C.pick(xp, s, is_label)
+    delta = f_y - s
+    if margin is None:
+        return delta / sigma, ~is_label, None
+    return xp.minimum(delta, xp.full_like(delta, margin)) / sigma, ~is_label, delta <= margin
+
+
+def _mode(xp, a, others):
+    """Mode c and Laplace scale of t -> log phi(t) + sum_{j != y} log Phi(a_j + t).
+
+    The log-integrand is strictly concave and its derivative convex, so Newton's method converges
+    monotonically after at most one step past the mode. It starts from the exact mode of the
+    piecewise-linear asymptotic problem, which is already close when the logit gaps are large
+    (many kinks would otherwise cost one Newton step each).
+    """
+    zero = xp.zeros_like(a)
+    # Start at the exact mode of the asymptotic problem (lambda(z) ~ max(0, -z)): the root of
+    # -t + sum_j max(0, b_j - t), b = -a, is max_k S_k / (k + 1) over the k largest b (S_0 = 0).
+    b = xp.flip(xp.sort(xp.where(others, -a, xp.full_like(a, -math.inf)), axis=-1), axis=-1)
+    k = xp.arange(2, a.shape[-1] + 2, dtype=a.dtype, device=C.aac.device(a))
+    t = xp.maximum(xp.max(xp.cumulative_sum(b, axis=-1) / k, axis=-1), zero[..., 0])
+    for step in range(_NEWTON_STEPS + 1):
+        z = a + t[..., None]
+        lam = xp.where(others, C.inv_mills(xp, z), zero)
+        g2 = -1.0 - xp.sum(lam * (z + lam), axis=-1)  # in [-C, -1]
+        if step == _NEWTON_STEPS:
+            break
+        g1 = xp.sum(lam, axis=-1) - t
+        t = t - g1 / g2
+    return t, 1.0 / xp.sqrt(-g2)
+
+
+def _exact_log(xp, s, labels, sigma, margin, n_nodes, want_grad):
+    """log A per example and, on request, d log A / d logits.
+
+    ``A = integral exp(h(t)) dt`` with ``h(t) = log phi(t) + sum_{j != y} log Phi(a_j + t)``.
+    The nodes are ``t_k = c + delta_k`` around the mode c, and the rule is evaluated as
+    ``h(c) + log(sqrt(2) scale) + logsumexp_k(lw_k + h(t_k) - h(c))`` with the differences
+    ``h(t_k) - h(c)`` formed analytically (:func:`log_ndtr_diff`), so the node weights keep their
+    O(1) accuracy even when h is -1e8 (float32 with logits of 1e4).
+    """
+    a, others, slope = _deltas(xp, s, labels, margin, sigma)
+    center, scale = _mode(xp, C.stop_gradient(xp, a), others)
+    x_np, lw_np = _hermite(n_nodes)
+    dev = C.aac.device(s)
+    x = xp.asarray(x_np, dtype=s.dtype, device=dev)
+    lw = xp.asarray(lw_np, dtype=s.dtype, device=dev)
+    zc = a + center[..., None]  # (..., C)
+    h_c = (
+        -0.5 * center * center
+        - 0.5 * math.log(2.0 * math.pi)
+        + xp.sum(xp.where(others, C.log_ndtr(xp, zc), xp.zeros_like(zc)), axis=-1)
+    )
+    d = (math.sqrt(2.0) * scale)[..., None] * x  # (..., K)
+    diff = C.log_ndtr_diff(xp, zc[..., :, None], d[..., None, :])  # (..., C, K)
+    diff = xp.where(others[..., None], diff, xp.zeros_like(diff))
+    h_d = -d * (center[..., None] + 0.5 * d) + xp.sum(diff, axis=-2)  # h(t_k) - h(c)
+    terms = lw + h_d
+    lse = C.logsumexp(xp, terms, axis=-1)
+    log_a = h_c + xp.log(math.sqrt(2.0) * scale) + lse
+    # Rounding can give log A slightly above 0; clamp the value, keep the derivative.
+    log_a = log_a - C.stop_gradient(xp, xp.maximum(log_a, xp.zeros_like(log_a)))
+    if not want_grad:
+        return log_a, None
+    # d log A / d a_j = sum_k omega_k lambda(a_j + t_k), omega = posterior node weights.
+    omega = xp.exp(terms - lse[..., None])
+    z = zc[..., :, None] + d[..., None, :]
+    lam = xp.where(others[..., None], C.inv_mills(xp, z), xp.zeros_like(z))
+    d_a = xp.sum(lam * omega[..., None, :], axis=-1)  # (..., C), 0 at the label
+    d_delta = d_a / sigma
+    if slope is not None:
+        d_delta = xp.where(slope, d_delta, xp.zeros_like(d_delta))
+    is_label = ~others
+    total = xp.sum(d_delta, axis=-1, keepdims=True)
+    grad = xp.where(is_label, total, -d_delta)
+    return log_a, grad
+
+
+def _check_exact(logits, labels, sigma, margin, n_nodes):
+    xp, s, out_dtype = C.as_logits(logits)
+    lab = C.as_labels(xp, s, labels, s.shape[-1], shape=s.shape[:-1])
+    sigma = C.check_positive(sigma, "sigma")
+    if margin is not None:
+        margin = C.check_real(margin, "margin")
+    n_nodes = check_int(n_nodes, "n_nodes", low=2, high=_MAX_NODES)
+    return xp, s, out_dtype, lab, sigma, margin, n_nodes
+
+
+def _out(xp, per_example, grad, out_dtype, reduction, return_grad):
+    value = C.finish(xp, C.reduce(xp, per_example, reduction), out_dtype)
+    if not return_grad:
+        return value
+    grad = grad * C.grad_scale(per_example.shape, reduction)
+    return value, C.finish(xp, grad, out_dtype)
+
+
+def exact_accuracy(
+    logits,
+    labels,
+    sigma=1.0,
+    *,
+    margin=None,
+    n_nodes=32,
+    reduction="none",
+    return_grad=False,
+):
+    """Expected accuracy under Gaussian logit noise (EXACT).
+
+    ``A = P(argmax(f + sigma * eps) = y)`` with ``eps ~ N(0, I)``: the probability that the label
+    still wins when every logit gets independent Gaussian noise of standard deviation `sigma`.
+    With a margin the differences ``Delta_j = f_y - f_j`` are clipped at `margin` first (as in
+    the reference ``EXACTLoss``), so examples won by more than the margin stop contributing
+    gradient.
+
+    Parameters
+    ----------
+    logits : array, shape (..., C)
+        Mean logits f.
+    labels : integer array, shape (...)
+        Class of each example, in [0, C).
+    sigma : float
+        Noise standard deviation (``temperature`` / ``std`` in the reference); > 0. As sigma -> 0,
+        A tends to the 0/1 accuracy (1/k for a k-way tie); as sigma -> inf, to 1/C.
+    margin : float, optional
+        Clip ``Delta_j`` at this value before dividing by sigma.
+    n_nodes : int
+        Gauss-Hermite nodes (2 ... 100).
+    reduction : {"none", "mean", "sum"}
+        Over the leading axes.
+    return_grad : bool
+        Also return the gradient of the returned value with respect to `logits`; its entries sum
+        to 0 over the class axis (shift invariance).
+
+    Returns
+    -------
+    A : array
+        In [0, 1], float dtype of the logits.
+    grad : array, shape (..., C)
+        Only with ``return_grad=True``.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatch, labels out of range, NaN/inf logits, sigma <= 0.
+
+    Notes
+    -----
+    The (C-1)-dimensional orthant probability is reduced to one dimension: with u the noise of
+    the label, ``A = integral phi(u) prod_{j != y} Phi(a_j + u) du``, ``a_j = min(Delta_j,
+    margin) / sigma``. The integrand is log-concave, so it is integrated by *adaptive*
+    Gauss-Hermite quadrature (Liu and Pierce 1994): Newton's method (12 steps on detached values,
+    started at the exact mode of the piecewise-linear large-gap limit) finds the mode c of the
+    log-integrand and its curvature, the `n_nodes` Hermite nodes are centred at c and scaled to
+    the Laplace width, and the rule is summed in log space, with the log-integrand at each node
+    taken relative to its value at c by an analytic difference of log Phi (so float32 keeps the
+    node weights accurate even where log A is -1e8). The result is deterministic (the reference
+    implementation uses 16 plain Monte-Carlo draws per example) and keeps a small *relative*
+    error far in the tails, so ``-log A`` and its gradient stay meaningful for badly wrong
+    examples.
+
+    Measured accuracy in float64 with the default 32 nodes, for 2 to 5,000 classes and logit
+    spreads 0.1 to 100 sigma, against a 100-node rule (whose probabilities over all labels sum
+    to 1 within 1e-15): absolute error of A at most 1e-9, of its gradient at most 2e-9; relative
+    error of A at most 2e-7 (the worst case is thousands of nearly tied classes, A ~ 1/C).
+    48 nodes give 1e-12 and 64 nodes 2e-14 absolute. Two classes against the closed form
+    ``Phi(Delta / (sigma sqrt 2))``: relative error of about 1e-15 in log A for |Delta / sigma| up
+    to 1e4. Against ``scipy.stats.multivariate_normal.cdf`` (Genz) with covariance ``I + 11^T``:
+    agreement within Genz's own error. float32 inputs are computed in float32 (relative error
+    about 1e-6). The gradient is the same rule applied to
+    ``d log A / d a_j = E_omega[lambda(a_j + u)]`` (omega = normalised node weights, lambda =
+    phi / Phi from a continued fraction below -8), i.e. the exact derivative of the computed
+    value.
+
+    Under torch or jax the same formula runs with autograd (``log Phi`` from
+    ``torch.special.log_ndtr`` / ``jax.scipy.special.log_ndtr`` above -8 and an explicit tail
+    formula below, whose derivative stays accurate); centre and width are detached, which does
+    not change the derivative of the rule, and ``return_grad=True`` works there too. Other array
+    libraries use a pure array-API ``log Phi`` with relative error below 1.2e-7. Cost
+    O(n_nodes * size(logits)) time and memory.
+
+    No batch standardisation of the logits is done (the reference standardises by one scalar
+    batch mean and std, which makes each example's value depend on the batch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentgeo.losses import exact_accuracy
+    >>> round(float(exact_accuracy(np.array([1.3, 0.0]), np.array(0))), 10)
+    0.8210146637
+    """
+    reduction = C.check_reduction(reduction)
+    xp, s, out_dtype, lab, sigma, margin, n_nodes = _check_exact(
+        logits, labels, sigma, margin, n_nodes
+    )
+    with C.errstate():
+        log_a, dlog = _exact_log(xp, s, lab, sigma, margin, n_nodes, return_grad)
+        acc = xp.exp(log_a)
+        grad = acc[..., None] * dlog if return_grad else None
+    return _out(xp, acc, grad, out_dtype, reduction, return_grad)
+
+
+def exact_loss(
+    logits,
+    labels,
+    sigma=1.0,
+    *,
+    margin=None,
+    meanlog=False,
+    n_nodes=32,
+    reduction="mean",
+    return_grad=False,
+):
+    """EXACT loss: ``1 - A`` (expected error rate) or, with ``meanlog=True``, ``-log A``.
+
+    A is :func:`exact_accuracy`; see there for the parameters and how A is computed. ``1 - A`` is
+    computed as ``-expm1(log A)`` and ``-log A`` directly from the log-space quadrature, so
+    neither loses precision when A is near 1 or tiny.
+
+    Parameters
+    ----------
+    logits, labels, sigma, margin, n_nodes, return_grad
+        As in :func:`exact_accuracy`.
+    meanlog : bool
+        Return ``-log A`` (the reference's ``meanlog`` option) instead of ``1 - A``.
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    loss : array, or (loss, grad) with ``return_grad=True``.
+    """
+    reduction = C.check_reduction(reduction)
+    xp, s, out_dtype, lab, sigma, margin, n_nodes = _check_exact(
+        logits, labels, sigma, margin, n_nodes
+    )
+    with C.errstate():
+        log_a, dlog = _exact_log(xp, s, lab, sigma, margin, n_nodes, return_grad)
+        if meanlog:
+            loss, grad = -log_a, (-dlog if return_grad else None)
+        else:
+            loss = -xp.expm1(log_a) + 0.0  # + 0.0: no -0.0 where A = 1
+            grad = -xp.exp(log_a)[..., None] * dlog if return_grad else None
+    return _out(xp, loss, grad, out_dtype, reduction, return_grad)
+
+
+def gumbel_accuracy(logits, labels, scale=1.0, *, reduction="none", return_grad=False):
+    """Expected accuracy under Gumbel logit noise: exactly ``softmax(f / scale)_y``.
+
+    With ``g_j`` iid standard Gumbel, ``P(argmax(f + scale * g) = y) = softmax(f / scale)_y``
+    (the Gumbel-max trick). ``1 - p_y`` is Su Jianlin's "smooth accuracy" loss and ``-log p_y``
+    softmax cross-entropy; compare :func:`exact_accuracy` for Gaussian noise.
+
+    Parameters
+    ----------
+    logits : array, shape (..., C)
+    labels : integer array, shape (...)
+    scale : float
+        Gumbel scale (a softmax temperature), > 0.
+    reduction : {"none", "mean", "sum"}
+    return_grad : bool
+        Also return ``d p_y / d f = p_y (e_y - softmax(f / scale)) / scale`` (reduced).
+
+    Returns
+    -------
+    p : array, or (p, grad) with ``return_grad=True``.
+    """
+    reduction = C.check_reduction(reduction)
+    xp, s, out_dtype = C.as_logits(logits)
+    lab = C.as_labels(xp, s, labels, s.shape[-1], shape=s.shape[:-1])
+    scale = C.check_positive(scale, "scale")
+    hot = C.one_hot(xp, lab, s.shape[-1], s)
+    z = s / scale
+    lse = C.logsumexp(xp, z, axis=-1, keepdims=True)
+    p = xp.exp(xp.squeeze(C.pick(xp, z, hot) - lse, axis=-1))
+    grad = None
+    if return_grad:
+        grad = p[..., None] * (xp.astype(hot, s.dtype) - xp.exp(z - lse)) / scale
+    return _out(xp, p, grad, out_dtype, reduction, return_grad)
+
+
+def accuracy(logits, labels, *, ties="split", reduction="mean"):
+    """Plain 0/1 accuracy of ``argmax(logits)`` against `labels`.
+
+    Parameters
+    ----------
+    logits : array, shape (..., C)
+    labels : integer array, shape (...)
+    ties : {"split", "first"}
+        ``"split"``: an example whose label is among k tied maxima scores 1/k, the zero-noise
+        limit of both :func:`exact_accuracy` and :func:`gumbel_accuracy` (and the expectation
+        under random tie-breaking). ``"first"``: the first maximum wins, like ``numpy.argmax``.
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    array
+        Float dtype of the logits; per example in {0, 1} (or 1/k with split ties).
+    """
+    reduction = C.check_reduction(reduction)
+    ties = check_choice(ties, "ties", TIES)
+    xp, s, out_dtype = C.as_logits(logits)
+    lab = C.as_labels(xp, s, labels, s.shape[-1], shape=s.shape[:-1])
+    f_y = C.pick(xp, s, C.one_hot(xp, lab, s.shape[-1], s))
+    if ties == "split":
+        top = xp.max(s, axis=-1, keepdims=True)
+        n_top = xp.sum(xp.astype(s == top, s.dtype), axis=-1)
+        hit = xp.astype(xp.squeeze(f_y == top, axis=-1), s.dtype)
+        per = hit / n_top
+    else:
+        classes = xp.arange(s.shape[-1], device=C.aac.device(s))
+        beats = xp.where(classes < lab[..., None], f_y > s, f_y >= s)
+        per = xp.astype(xp.all(beats, axis=-1), s.dtype)
+    return C.finish(xp, C.reduce(xp, per, reduction), out_dtype)
+
+
+def smoothed_accuracy(logits, labels, scale=1.0, *, noise="gumbel", reduction="mean"):
+    """Smoothed accuracy for evaluation: expected accuracy under logit noise of a given scale.
+
+    ``noise="gumbel"`` gives the mean softmax probability of the label at temperature `scale`
+    (:func:`gumbel_accuracy`); ``noise="gaussian"`` the EXACT expected accuracy with
+    ``sigma=scale`` (:func:`exact_accuracy`). Both tend to :func:`accuracy` with split ties as
+    scale -> 0 and to 1/C as scale -> inf.
+
+    Parameters
+    ----------
+    logits : array, shape (..., C)
+    labels : integer array, shape (...)
+    scale : float
+        Noise scale, > 0.
+    noise : {"gumbel", "gaussian"}
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    array
+    """
+    noise = check_choice(noise, "noise", NOISES)
+    if noise == "gumbel":
+        return gumbel_accuracy(logits, labels, scale, reduction=reduction)
+    return exact_accuracy(logits, labels, scale, reduction=reduction)
+
+
+def expected_accuracy_mc(
+    logits, labels, scale=1.0, *, noise="gaussian", margin=None, n_samples=10_000, seed=None
+):
+    """Monte-Carlo estimate of the expected accuracy, with its standard error (numpy only).
+
+    Draws `n_samples` noise vectors per example and counts how often the label wins:
+    ``argmax(f + scale * g) = y`` with standard Gumbel g, or for Gaussian noise
+    ``min(Delta_j, margin) + scale * (eps_y - eps_j) > 0`` for all j != y (without a margin this
+    is ``argmax(f + scale * eps) = y``). A cross-check for :func:`exact_accuracy` and
+    :func:`gumbel_accuracy`, not a training objective.
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C)
+        Converted with ``numpy.asarray`` (CPU arrays of other libraries work).
+    labels : integer array_like, shape (...)
+    scale : float
+        Noise scale (sigma for Gaussian noise), > 0.
+    noise : {"gaussian", "gumbel"}
+    margin : float, optional
+        Gaussian noise only.
+    n_samples : int
+    seed : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    estimate, stderr : ndarray of float64, shape (...)
+        The hit frequency and its binomial standard error ``sqrt(p (1 - p) / n_samples)``.
+    """
+    noise = check_choice(noise, "noise", NOISES)
+    _, s, _ = C.as_logits(np.asarray(logits))
+    s = np.asarray(s, dtype=np.float64)
+    lab = np.asarray(
+        C.as_labels(
+            C.aac.array_namespace(s), s, np.asarray(labels), s.shape[-1], shape=s.shape[:-1]
+        )
+    )
+    scale = C.check_positive(scale, "scale")
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    if margin is not None:
+        if noise != "gaussian":
+            raise ValueError("margin applies to Gaussian noise only")
+        margin = C.check_real(margin, "margin")
+    rng = np.random.default_rng(seed)
+    delta = np.take_along_axis(s, lab[..., None], axis=-1) - s
+    if margin is not None:
+        delta = np.minimum(delta, margin)
+    is_label = np.arange(s.shape[-1]) == lab[..., None]
+    hits = np.zeros(s.shape[:-1], dtype=np.int64)
+    chunk = max(1, 4_000_000 // s.size)
+    done = 0
+    while done < n_samples:
+        m = min(chunk, n_samples - done)
+        if noise == "gumbel":
+            z = s + scale * rng.gumbel(size=(m,) + s.shape)
+            win = np.argmax(z, axis=-1) == lab
+        else:
+            eps = scale * rng.standard_normal(size=(m,) + s.shape)
+            eps_y = np.take_along_axis(
+                eps, np.broadcast_to(lab[..., None], (m,) + lab.shape + (1,)), axis=-1
+            )
+            win = np.all((delta + eps_y - eps > 0) | is_label, axis=-1)
+        hits += win.sum(axis=0)
+        done += m
+    p = hits / n_samples
+    return p, np.sqrt(p * (1.0 - p) / n_samples)
