@@ -53,12 +53,20 @@ impl Real for f64 {
 
 /// Fail with a message naming `what` if any value is NaN or infinite.
 ///
-/// Blocks are checked in parallel with a branch-free scan; the reported position is the first.
+/// Blocks are checked with a branch-free scan (in parallel from 2^20 values on); the reported
+/// position is the first.
 pub fn check_finite<T: Real>(values: &[T], what: &str) -> crate::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 14;
+    /// Shorter inputs are scanned on the calling thread (a memory-bound pass).
+    const PAR_MIN: usize = 1 << 20;
     let all_finite = |block: &[T]| block.iter().fold(true, |ok, v| ok & v.to_f64().is_finite());
-    let Some(b) = values.par_chunks(BLOCK).position_first(|c| !all_finite(c)) else {
+    let first_bad = if values.len() < PAR_MIN {
+        values.chunks(BLOCK).position(|c| !all_finite(c))
+    } else {
+        values.par_chunks(BLOCK).position_first(|c| !all_finite(c))
+    };
+    let Some(b) = first_bad else {
         return Ok(());
     };
     let start = b * BLOCK;

@@ -981,6 +981,44 @@ def test_model_output_conversions_are_accepted():
         np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
+@pytest.mark.parametrize("f32", [False, True])
+def test_model_may_keep_or_modify_its_inputs(f32):
+    # The loop refills the x and t arrays it hands to the model only when the model kept no
+    # reference to them: kept arrays keep their values, in-place changes do not leak back.
+    x = np.random.default_rng(3).standard_normal((6, 3))
+    x = x.astype(np.float32) if f32 else x
+    copies, kept, views = [], [], []
+
+    def copying(x, t):
+        copies.append((x.copy(), t.copy()))
+        return -0.5 * x
+
+    def keeping(x, t):
+        kept.append((x, t))
+        return -0.5 * x
+
+    def viewing(x, t):
+        views.append(x[:, :1])
+        return -0.5 * x
+
+    def mutating(x, t):
+        x *= 4.0
+        t *= 0.0
+        return -0.125 * x
+
+    kw = dict(method="heun", steps=4, kind="score")
+    want = sample(VP(), copying, x, **kw).x
+    np.testing.assert_array_equal(sample(VP(), keeping, x, **kw).x, want)
+    assert len(kept) == len(copies) == 8
+    for (xa, ta), (xb, tb) in zip(kept, copies):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ta, tb)
+    np.testing.assert_array_equal(sample(VP(), viewing, x, **kw).x, want)
+    for v, (xb, _) in zip(views, copies):
+        np.testing.assert_array_equal(v, xb[:, :1])
+    np.testing.assert_array_equal(sample(VP(), mutating, x, **kw).x, want)
+
+
 def test_exceptions_of_the_model_and_callback_propagate():
     class Boom(Exception):
         pass

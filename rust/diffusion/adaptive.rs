@@ -13,6 +13,12 @@ pub trait RowSystem {
     fn width(&self) -> usize;
     /// `dy` for the rows `rows` (positions in the full batch) of `y` at the per-row times `t`.
     fn deriv(&mut self, rows: &[usize], y: &[f64], t: &[f64], dy: &mut [f64]) -> Result<()>;
+    /// `dy` for all rows of `y` at the one time `t`.
+    fn deriv_at(&mut self, y: &[f64], t: f64, dy: &mut [f64]) -> Result<()> {
+        let n = y.len() / self.width().max(1);
+        let rows: Vec<usize> = (0..n).collect();
+        self.deriv(&rows, y, &vec![t; n], dy)
+    }
     /// Batch model evaluations so far.
     fn nfe(&self) -> usize;
     /// Record which step is being computed (for error messages).
@@ -56,6 +62,11 @@ impl RowSystem for ProbabilityFlow<'_, '_> {
         self.coefs.extend(t.iter().map(|&ti| self.schedule.at(ti)));
         self.ev
             .drift(y, At::PerRow(t, &self.coefs), self.d, 0.5, dy)
+    }
+
+    fn deriv_at(&mut self, y: &[f64], t: f64, dy: &mut [f64]) -> Result<()> {
+        let at = At::All(t, self.schedule.at(t));
+        self.ev.drift(y, at, self.d, 0.5, dy)
     }
 
     fn nfe(&self) -> usize {
@@ -433,27 +444,28 @@ pub fn rk_step(
     k: &mut Vec<Vec<f64>>,
     ys: &mut Vec<f64>,
 ) -> Result<()> {
-    let n = y.len() / sys.width();
-    let all: Vec<usize> = (0..n).collect();
-    let mut tv = vec![t; n];
     let stages = tab.b.len();
     k.resize(stages, Vec::new());
     for s in 0..stages {
-        ys.clear();
-        ys.extend_from_slice(y);
-        for (j, &a) in tab.a[s].iter().enumerate() {
-            if a != 0.0 {
-                axpy(ys, h * a, &k[j]);
-            }
-        }
-        tv.fill(if tab.c[s] == 1.0 {
+        let ts = if tab.c[s] == 1.0 {
             t + h
         } else {
             t + tab.c[s] * h
-        });
+        };
         let mut ks = std::mem::take(&mut k[s]);
         ks.resize(y.len(), 0.0);
-        let r = sys.deriv(&all, ys, &tv, &mut ks);
+        let r = if tab.a[s].iter().all(|&a| a == 0.0) {
+            sys.deriv_at(y, ts, &mut ks)
+        } else {
+            ys.clear();
+            ys.extend_from_slice(y);
+            for (j, &a) in tab.a[s].iter().enumerate() {
+                if a != 0.0 {
+                    axpy(ys, h * a, &k[j]);
+                }
+            }
+            sys.deriv_at(ys, ts, &mut ks)
+        };
         k[s] = ks;
         r?;
     }

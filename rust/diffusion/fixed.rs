@@ -6,7 +6,7 @@
 //! (`s = 1, sigma = 0`), where every method returns the denoiser `x_0(x, t_N)`.
 
 use super::adaptive::{axpy, rk_step, tableau, ProbabilityFlow};
-use super::model::{rows_mut, At, Evaluator, Model};
+use super::model::{fill_rows, At, Evaluator, Model};
 use super::rng::{Noise, Stream};
 use super::schedule::{Coefs, Schedule};
 use crate::monitor::Monitor;
@@ -208,7 +208,7 @@ impl<'m, 's> Stepper<'m, 's> {
         let (noise, first, d) = (self.noise, self.opt.first_index, self.d);
         let mut z = std::mem::take(&mut self.z);
         z.resize(x.len(), 0.0);
-        rows_mut(x, &mut z, d, |i, _, zr| {
+        fill_rows(&mut z, d, |i, zr| {
             noise.normals(stream, first + i as u64, counter, zr);
         });
         axpy(x, scale, &z);

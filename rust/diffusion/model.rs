@@ -80,11 +80,16 @@ pub trait Model {
     }
 }
 
-/// Rows at or above this many values are processed in parallel.
-const PAR_MIN: usize = 1 << 14;
+/// Cheap element-wise passes (a few flops per value, memory-bound) run in parallel from this
+/// many values on: below it a rayon dispatch, and worker threads spinning beside the caller's
+/// next (Python) call, cost more than the pass.
+const PAR_CHEAP: usize = 1 << 20;
+/// Costly per-value work (random normals, ~10 ns each) runs in parallel from this many values.
+const PAR_COSTLY: usize = 1 << 12;
 const CHUNK_ROWS: usize = 256;
 
-/// Apply `op(row, x_row, out_row)` to every row of `x` (`d` columns) and `out`.
+/// Apply `op(row, x_row, out_row)` to every row of `x` (`d` columns) and `out` (a cheap pass:
+/// parallel from [`PAR_CHEAP`] values on).
 pub fn rows_mut<F>(x: &[f64], out: &mut [f64], d: usize, op: F)
 where
     F: Fn(usize, &[f64], &mut [f64]) + Sync,
@@ -92,7 +97,7 @@ where
     if d == 0 {
         return;
     }
-    if out.len() < PAR_MIN {
+    if out.len() < PAR_CHEAP {
         for (i, (xr, or)) in x.chunks(d).zip(out.chunks_mut(d)).enumerate() {
             op(i, xr, or);
         }
@@ -103,6 +108,31 @@ where
             .for_each(|(c, (oc, xc))| {
                 for (j, (xr, or)) in xc.chunks(d).zip(oc.chunks_mut(d)).enumerate() {
                     op(c * CHUNK_ROWS + j, xr, or);
+                }
+            });
+    }
+}
+
+/// Fill every row of `out` (`d` columns) with `op(row, out_row)`, costly work: parallel from
+/// [`PAR_COSTLY`] values on. Each row depends only on its index, so results do not depend on
+/// the number of threads.
+pub fn fill_rows<F>(out: &mut [f64], d: usize, op: F)
+where
+    F: Fn(usize, &mut [f64]) + Sync,
+{
+    if d == 0 {
+        return;
+    }
+    if out.len() < PAR_COSTLY {
+        for (i, or) in out.chunks_mut(d).enumerate() {
+            op(i, or);
+        }
+    } else {
+        out.par_chunks_mut(d * CHUNK_ROWS)
+            .enumerate()
+            .for_each(|(c, oc)| {
+                for (j, or) in oc.chunks_mut(d).enumerate() {
+                    op(c * CHUNK_ROWS + j, or);
                 }
             });
     }

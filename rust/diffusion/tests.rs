@@ -51,6 +51,56 @@ fn normals_have_unit_moments_and_depend_only_on_the_counter() {
 }
 
 #[test]
+fn ziggurat_tables_tile_the_density_and_normals_have_normal_moments() {
+    use super::rng::ziggurat;
+    let (x, f) = ziggurat().tables();
+    // Strictly decreasing edges down to 0, and the top layer closes at the mode:
+    // V = x[255] (1 - f(x[255])) within rounding.
+    assert!(x.windows(2).all(|w| w[0] > w[1]) && x[256] == 0.0 && f[256] == 1.0);
+    let v = 0.004_928_673_233_99;
+    assert!(
+        (x[255] * (1.0 - f[255]) - v).abs() < 1e-9 * v.max(1.0),
+        "{}",
+        x[255]
+    );
+    // Moments up to the fourth, and the tail beyond R, of 10^6 draws over many counters.
+    let noise = Noise::new(7);
+    let mut z = vec![0.0; 1000];
+    let (mut m, n) = ([0.0f64; 5], 1_000_000.0);
+    let mut tail = 0usize;
+    for sample in 0..1000 {
+        noise.normals(Stream::Step, sample, 0, &mut z);
+        for &v in &z {
+            let mut p = 1.0;
+            for mk in m.iter_mut() {
+                *mk += p;
+                p *= v;
+            }
+            tail += usize::from(v.abs() > super::rng::ZIG_R);
+        }
+    }
+    let mean = m[1] / n;
+    assert!(mean.abs() < 5.0 / n.sqrt(), "mean {mean}");
+    assert!(
+        (m[2] / n - 1.0).abs() < 5.0 * (2.0 / n).sqrt(),
+        "var {}",
+        m[2] / n
+    );
+    assert!(
+        (m[3] / n).abs() < 5.0 * (15.0 / n).sqrt(),
+        "third {}",
+        m[3] / n
+    );
+    assert!(
+        (m[4] / n - 3.0).abs() < 5.0 * (96.0 / n).sqrt(),
+        "fourth {}",
+        m[4] / n
+    );
+    // P(|z| > R) = 2.581e-4: 258 expected, sd 16.
+    assert!((tail as f64 - 258.1).abs() < 5.0 * 16.1, "tail {tail}");
+}
+
+#[test]
 fn schedules_satisfy_the_moment_equations() {
     // d s / dt = f s and d sigma^2 / dt = 2 f sigma^2 + g^2 (central differences).
     let schedules = [

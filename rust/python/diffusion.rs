@@ -20,7 +20,7 @@ use super::{matrix, slice1};
 use crate::diffusion::adaptive::{dopri5, AdaptiveOptions, ProbabilityFlow};
 use crate::diffusion::fixed::{sample_fixed, FixedOptions, Method};
 use crate::diffusion::likelihood::{likelihood_delta, Divergence};
-use crate::diffusion::model::{At, Evaluator, GmmModel, Kind, Model};
+use crate::diffusion::model::{fill_rows, At, Evaluator, GmmModel, Kind, Model};
 use crate::diffusion::rng::{Noise, Stream};
 use crate::diffusion::schedule::Schedule;
 use crate::monitor::Monitor;
@@ -38,34 +38,65 @@ struct PyModel<'py> {
     int_t: bool,
     asarray: Bound<'py, PyAny>,
     error: Option<PyErr>,
+    /// The `x` and `t` arrays of the previous call, refilled when the model kept no reference
+    /// to them (saves an allocation, and the page faults of a fresh one, per call).
+    x_arg: Option<Bound<'py, PyUntypedArray>>,
+    t_arg: Option<Bound<'py, PyUntypedArray>>,
+}
+
+/// `old` if nothing but us refers to it and it has `shape` and element type `T`, else a new
+/// C-contiguous array; then filled from `values`.
+fn refill<'py, T: numpy::Element + Copy>(
+    py: Python<'py>,
+    old: Option<Bound<'py, PyUntypedArray>>,
+    shape: &[usize],
+    values: impl ExactSizeIterator<Item = T>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    // SAFETY: reading the reference count of a live object we hold.
+    let only_ours =
+        |a: &Bound<'py, PyUntypedArray>| unsafe { pyo3::ffi::Py_REFCNT(a.as_ptr()) } == 1;
+    let reuse = old
+        .filter(|a| only_ours(a) && a.shape() == shape && a.is_c_contiguous())
+        .and_then(|a| a.cast_into::<PyArrayDyn<T>>().ok())
+        .filter(|a| a.try_readwrite().is_ok());
+    let arr = match reuse {
+        Some(a) => a,
+        None => PyArrayDyn::<T>::zeros(py, shape, false),
+    };
+    {
+        let mut rw = arr.try_readwrite()?;
+        for (o, v) in rw.as_slice_mut()?.iter_mut().zip(values) {
+            *o = v;
+        }
+    }
+    Ok(arr.into_any().cast_into::<PyUntypedArray>()?)
 }
 
 impl PyModel<'_> {
-    fn call(&self, x: &[f64], at: At<'_>, out: &mut [f64]) -> PyResult<()> {
+    fn call(&mut self, x: &[f64], at: At<'_>, out: &mut [f64]) -> PyResult<()> {
         let py = self.py;
         py.check_signals()?;
         let d: usize = self.shape.iter().product();
         let n = x.len() / d.max(1);
         let mut shape = vec![n];
         shape.extend_from_slice(&self.shape);
+        let old = self.x_arg.take();
         let xa = if self.f32 {
-            PyArray1::from_iter(py, x.iter().map(|&v| v as f32))
-                .reshape(shape.clone())?
-                .into_any()
+            refill(py, old, &shape, x.iter().map(|&v| v as f32))?
         } else {
-            PyArray1::from_slice(py, x)
-                .reshape(shape.clone())?
-                .into_any()
+            refill(py, old, &shape, x.iter().copied())?
         };
+        let old = self.t_arg.take();
         let ta = match (self.int_t, at) {
-            (true, At::All(t, _)) => PyArray1::from_vec(py, vec![t as i64; n]).into_any(),
-            (false, At::All(t, _)) => PyArray1::from_vec(py, vec![t; n]).into_any(),
-            (true, At::PerRow(t, _)) => {
-                PyArray1::from_iter(py, t.iter().map(|&v| v as i64)).into_any()
-            }
-            (false, At::PerRow(t, _)) => PyArray1::from_slice(py, t).into_any(),
+            (true, At::All(t, _)) => refill(py, old, &[n], std::iter::repeat_n(t as i64, n))?,
+            (false, At::All(t, _)) => refill(py, old, &[n], std::iter::repeat_n(t, n))?,
+            (true, At::PerRow(t, _)) => refill(py, old, &[n], t.iter().map(|&v| v as i64))?,
+            (false, At::PerRow(t, _)) => refill(py, old, &[n], t.iter().copied())?,
         };
-        let res = self.fun.call1((xa, ta))?;
+        let res = self.fun.call1((&xa, &ta));
+        self.x_arg = Some(xa);
+        self.t_arg = Some(ta);
+        let res = res?;
         let res = match res.cast::<PyUntypedArray>() {
             Ok(a) => a.clone(),
             Err(_) => self.asarray.call1((res,))?.cast_into::<PyUntypedArray>()?,
@@ -240,6 +271,8 @@ fn model_arg<'py>(
         int_t,
         asarray: py.import("numpy")?.getattr("asarray")?,
         error: None,
+        x_arg: None,
+        t_arg: None,
     }))
 }
 
@@ -563,11 +596,9 @@ pub fn diffusion_normals<'py>(
     let noise = Noise::new(seed);
     let mut out = vec![0.0; n * d];
     py.detach(|| {
-        if d > 0 {
-            for (i, row) in out.chunks_mut(d).enumerate() {
-                noise.normals(stream, first_index + i as u64, step, row);
-            }
-        }
+        fill_rows(&mut out, d, |i, row| {
+            noise.normals(stream, first_index + i as u64, step, row);
+        });
     });
     Ok(Array2::from_shape_vec((n, d), out)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
