@@ -549,12 +549,12 @@ impl GaussianMixture {
                 None => cached.as_ref().expect("computed above"),
             };
             let xs = &x[q * d..(q + n) * d];
-            m.block(xs, n, &mut scratch, request.log_prob, want_vec);
+            m.block(xs, n, &mut scratch, want_vec);
             let v2 = m.sigma * m.sigma;
             for l in 0..n {
                 let j = q - start + l;
                 if request.log_prob {
-                    out.lp[j] = scratch.lp[l];
+                    out.lp[j] = scratch.max[l] + scratch.total[l].ln();
                 }
                 if request.score {
                     for c in 0..d {
@@ -594,6 +594,23 @@ impl GaussianMixture {
         self.chunk_generic(x, start, end, levels, single, request, out)
     }
 
+    /// [`Self::chunk_generic`] compiled for AVX-512 (again the same operations and results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_avx512(
+        &self,
+        x: &[f64],
+        start: usize,
+        end: usize,
+        levels: Levels<'_>,
+        single: Option<&Marginal>,
+        request: Request,
+        out: ChunkOut<'_>,
+    ) -> Result<()> {
+        self.chunk_generic(x, start, end, levels, single, request, out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn chunk(
         &self,
@@ -605,6 +622,11 @@ impl GaussianMixture {
         request: Request,
         out: ChunkOut<'_>,
     ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features chunk_avx512 is compiled for.
+            return unsafe { self.chunk_avx512(x, start, end, levels, single, request, out) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports the features chunk_avx2 is compiled for.
@@ -809,8 +831,11 @@ struct Scratch {
     xt: Vec<f64>,
     /// The score, `d x LANES`.
     g: Vec<f64>,
-    /// Log-densities.
-    lp: [f64; LANES],
+    /// Per lane, the largest log-term and the sum of `exp(term - max)`: the log-density is
+    /// `max + ln(total)` (taken by the caller only where wanted: LLVM speculates the `ln`
+    /// calls of a conditional loop here).
+    max: [f64; LANES],
+    total: [f64; LANES],
     /// Laplacians of `log p_t`.
     lap: [f64; LANES],
 }
@@ -822,7 +847,8 @@ impl Scratch {
             logits: vec![0.0; k * LANES],
             xt: vec![0.0; d * LANES],
             g: vec![0.0; d * LANES],
-            lp: [0.0; LANES],
+            max: [0.0; LANES],
+            total: [0.0; LANES],
             lap: [0.0; LANES],
         }
     }
@@ -845,11 +871,11 @@ fn lanes_mut(v: &mut [f64], at: usize) -> &mut Lanes {
 }
 
 impl Marginal {
-    /// With `log_prob`, the log-densities of the `n <= LANES` points `xs` (`n x d`, row-major)
-    /// into `sc.lp`; with `vector`, also the scores (`sc.g`) and the Laplacians of `log p_t` (`sc.lap`). Unused
-    /// lanes hold zeros; every lane goes through the same operations.
+    /// The log-density terms of the `n <= LANES` points `xs` (`n x d`, row-major) into
+    /// `sc.max` and `sc.total`; with `vector`, also the scores (`sc.g`) and the Laplacians of
+    /// `log p_t` (`sc.lap`). Unused lanes hold zeros; every lane goes through the same operations.
     #[inline(always)]
-    fn block(&self, xs: &[f64], n: usize, sc: &mut Scratch, log_prob: bool, vector: bool) {
+    fn block(&self, xs: &[f64], n: usize, sc: &mut Scratch, vector: bool) {
         let d = xs.len() / n;
         let k = self.log_const.len();
         for j in 0..d {
@@ -929,11 +955,8 @@ impl Marginal {
                 total[l] += li[l];
             }
         }
-        if log_prob {
-            for l in 0..LANES {
-                sc.lp[l] = max[l] + total[l].ln();
-            }
-        }
+        sc.max = max;
+        sc.total = total;
         if !vector {
             return;
         }

@@ -197,7 +197,7 @@ impl<'m, 's> Stepper<'m, 's> {
             opt,
             noise: Noise::new(opt.seed),
             k: vec![buf()],
-            tmp: buf(),
+            tmp: Vec::new(),
             z: Vec::new(),
             prev: None,
         }
@@ -225,6 +225,7 @@ impl<'m, 's> Stepper<'m, 's> {
         let d = self.d;
         if c2 == Coefs::DATA && t2.is_nan() {
             let mut out = std::mem::take(&mut self.tmp);
+            out.resize(x.len(), 0.0);
             let r = self.flow.ev.x0(x, At::All(t, c), d, &mut out);
             x.copy_from_slice(&out);
             self.tmp = out;

@@ -520,7 +520,8 @@ def sample(
         if not stopped:
             # Python models report progress only every 100 ms: end the bar at 100%.
             bar.update(bar.total)
-    xs = np.concatenate(outs).reshape((-1,) + sample_shape).astype(out_dtype, copy=False)
+    xs = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    xs = xs.reshape((-1,) + sample_shape).astype(out_dtype, copy=False)
     trajectory = None
     if save:
         rows = min(s.shape[0] for s in saved)
