@@ -1018,6 +1018,12 @@ def test_model_may_keep_or_modify_its_inputs(f32):
         np.testing.assert_array_equal(v, xb[:, :1])
     np.testing.assert_array_equal(sample(VP(), mutating, x, **kw).x, want)
 
+    def in_place(x, t):
+        x *= -0.5
+        return x
+
+    np.testing.assert_array_equal(sample(VP(), in_place, x, **kw).x, want)
+
 
 def test_exceptions_of_the_model_and_callback_propagate():
     class Boom(Exception):

@@ -42,6 +42,8 @@ struct PyModel<'py> {
     /// to them (saves an allocation, and the page faults of a fresh one, per call).
     x_arg: Option<Bound<'py, PyUntypedArray>>,
     t_arg: Option<Bound<'py, PyUntypedArray>>,
+    /// The model's previous output, released only after the next call (see [`PyModel::call`]).
+    last_out: Option<Bound<'py, PyUntypedArray>>,
 }
 
 /// `old` if nothing but us refers to it and it has `shape` and element type `T`, else a new
@@ -72,7 +74,7 @@ fn refill<'py, T: numpy::Element + Copy>(
     Ok(arr.into_any().cast_into::<PyUntypedArray>()?)
 }
 
-impl PyModel<'_> {
+impl<'py> PyModel<'py> {
     fn call(&mut self, x: &[f64], at: At<'_>, out: &mut [f64]) -> PyResult<()> {
         let py = self.py;
         py.check_signals()?;
@@ -115,7 +117,18 @@ impl PyModel<'_> {
                 shape
             )));
         }
-        let res = if kind == b'f' && res.dtype().itemsize() == 8 && res.is_c_contiguous() {
+        let contiguous = kind == b'f' && res.is_c_contiguous();
+        if contiguous && res.dtype().itemsize() == 4 {
+            // A float32 model (float32 states): widen straight into `out`.
+            let arr = res.cast::<PyArrayDyn<f32>>()?.readonly();
+            for (o, &v) in out.iter_mut().zip(arr.as_slice()?) {
+                *o = f64::from(v);
+            }
+            drop(arr);
+            self.keep_output(res);
+            return Ok(());
+        }
+        let res = if contiguous && res.dtype().itemsize() == 8 {
             res
         } else {
             let np = py.import("numpy")?;
@@ -125,7 +138,21 @@ impl PyModel<'_> {
         };
         let arr = res.cast::<PyArrayDyn<f64>>()?.readonly();
         out.copy_from_slice(arr.as_slice()?);
+        drop(arr);
+        self.keep_output(res);
         Ok(())
+    }
+
+    /// Hold the model's output until the next call: this keeps glibc from trimming the top of
+    /// the heap after every call (the model's output and temporaries are freed together there),
+    /// which would make every call page-fault its fresh arrays in again. Not when it is the
+    /// input array itself, which would then never be refilled.
+    fn keep_output(&mut self, res: Bound<'py, PyUntypedArray>) {
+        let is_input = self
+            .x_arg
+            .as_ref()
+            .is_some_and(|a| a.as_ptr() == res.as_ptr());
+        self.last_out = if is_input { None } else { Some(res) };
     }
 }
 
@@ -273,6 +300,7 @@ fn model_arg<'py>(
         error: None,
         x_arg: None,
         t_arg: None,
+        last_out: None,
     }))
 }
 
