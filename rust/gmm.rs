@@ -549,7 +549,7 @@ impl GaussianMixture {
                 None => cached.as_ref().expect("computed above"),
             };
             let xs = &x[q * d..(q + n) * d];
-            m.block(xs, n, &mut scratch, want_vec);
+            m.block(xs, n, &mut scratch, want_vec, request.divergence.is_some());
             let v2 = m.sigma * m.sigma;
             for l in 0..n {
                 let j = q - start + l;
@@ -873,9 +873,10 @@ fn lanes_mut(v: &mut [f64], at: usize) -> &mut Lanes {
 impl Marginal {
     /// The log-density terms of the `n <= LANES` points `xs` (`n x d`, row-major) into
     /// `sc.max` and `sc.total`; with `vector`, also the scores (`sc.g`) and the Laplacians of
-    /// `log p_t` (`sc.lap`). Unused lanes hold zeros; every lane goes through the same operations.
+    /// `log p_t` (`sc.lap`, only with `laplacian`). Unused lanes hold zeros; every lane goes
+    /// through the same operations.
     #[inline(always)]
-    fn block(&self, xs: &[f64], n: usize, sc: &mut Scratch, vector: bool) {
+    fn block(&self, xs: &[f64], n: usize, sc: &mut Scratch, vector: bool, laplacian: bool) {
         let d = xs.len() / n;
         let k = self.log_const.len();
         for j in 0..d {
@@ -993,6 +994,16 @@ impl Marginal {
                 }
                 Factor::Spherical(inv) => z.iter_mut().for_each(|v| *v *= inv[i]),
             }
+            if !laplacian {
+                for j in 0..d {
+                    let zj = *lanes(z, j);
+                    let gj = lanes_mut(&mut sc.g, j);
+                    for l in 0..LANES {
+                        gj[l] -= r[l] * zj[l];
+                    }
+                }
+                continue;
+            }
             let mut gk2 = [0.0; LANES];
             for j in 0..d {
                 let zj = *lanes(z, j);
@@ -1005,6 +1016,9 @@ impl Marginal {
             for l in 0..LANES {
                 lap[l] += r[l] * (gk2[l] - self.tr_prec[i]);
             }
+        }
+        if !laplacian {
+            return;
         }
         for j in 0..d {
             let gj = lanes(&sc.g, j);

@@ -363,17 +363,41 @@ def _mills_cf(xp, x):
     return x + frac
 
 
+def _tail_or_body(xp, z, tail, body):
+    """``tail(-z)`` where z < -8, else ``body(z)``.
+
+    numpy (no autograd) evaluates each side only on its own entries, and skips the continued
+    fraction when nothing is in the tail (the usual case). Other namespaces evaluate both sides
+    on clamped arguments, so that neither produces inf or NaN (which would poison autograd
+    through ``where``).
+    """
+    low = z < _TAIL
+    if aac.is_numpy_namespace(xp):
+        if not low.any():
+            return body(z)
+        out = np.empty_like(z)
+        out[low] = tail(-z[low])
+        high = ~low
+        out[high] = body(z[high])
+        return out
+    x = xp.where(low, -z, xp.full_like(z, -_TAIL))
+    zc = xp.where(low, xp.full_like(z, _TAIL), z)
+    return xp.where(low, tail(x), body(zc))
+
+
 def split_log_ndtr(xp, z):
     """``(q, r)`` with ``log Phi(z) = r - q``: q = z^2/2 below -8 (else 0), r of moderate size.
 
     Differences of log Phi at nearby arguments can then be formed without subtracting two huge
-    numbers (see :func:`log_ndtr_diff`). Both branches run on clamped arguments (no inf/NaN).
+    numbers (see :func:`log_ndtr_diff`).
     """
-    low = z < _TAIL
-    x = xp.where(low, -z, xp.full_like(z, -_TAIL))
-    zc = xp.where(low, xp.full_like(z, _TAIL), z)
-    q = xp.where(low, 0.5 * z * z, xp.zeros_like(z))
-    r = xp.where(low, -_LOG_SQRT_2PI - xp.log(_mills_cf(xp, x)), _lib_log_ndtr(xp, zc))
+    q = xp.where(z < _TAIL, 0.5 * z * z, xp.zeros_like(z))
+    r = _tail_or_body(
+        xp,
+        z,
+        lambda x: -_LOG_SQRT_2PI - xp.log(_mills_cf(xp, x)),
+        lambda zc: _lib_log_ndtr(xp, zc),
+    )
     return q, r
 
 
@@ -408,15 +432,14 @@ def inv_mills(xp, z):
     """Inverse Mills ratio lambda(z) = phi(z) / Phi(z), the derivative of log Phi, for any z.
 
     Below -8 Laplace's continued fraction (relative error below 1e-15); otherwise
-    ``exp(log phi - log Phi)``, whose cancellation is harmless there. Both branches run on
-    clamped arguments, so neither produces inf or NaN (which would poison autograd through
-    ``where``).
+    ``exp(log phi - log Phi)``, whose cancellation is harmless there.
     """
-    low = z < _TAIL
-    x = xp.where(low, -z, xp.full_like(z, -_TAIL))
-    zc = xp.where(low, xp.full_like(z, _TAIL), z)
-    direct = xp.exp(-0.5 * zc * zc - _LOG_SQRT_2PI - _lib_log_ndtr(xp, zc))
-    return xp.where(low, _mills_cf(xp, x), direct)
+    return _tail_or_body(
+        xp,
+        z,
+        lambda x: _mills_cf(xp, x),
+        lambda zc: xp.exp(-0.5 * zc * zc - _LOG_SQRT_2PI - _lib_log_ndtr(xp, zc)),
+    )
 
 
 def stop_gradient(xp, x):
