@@ -105,6 +105,27 @@ pub struct Evaluation {
     pub divergence: Option<Vec<f64>>,
 }
 
+/// A copy of `GaussianMixture::chunk_generic` compiled with extra target features.
+macro_rules! chunk_with_features {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            &self,
+            x: &[f64],
+            start: usize,
+            end: usize,
+            levels: Levels<'_>,
+            single: Option<&Marginal>,
+            request: Request,
+            out: ChunkOut<'_>,
+        ) -> Result<()> {
+            self.chunk_generic(x, start, end, levels, single, request, out)
+        }
+    };
+}
+
 impl GaussianMixture {
     /// Validate and build a mixture of `k = weights.len()` components in `d` dimensions.
     ///
@@ -576,40 +597,10 @@ impl GaussianMixture {
         Ok(())
     }
 
-    /// [`Self::chunk_generic`] compiled for AVX2 + FMA (the same operations, so the same
-    /// results; Rust never contracts a multiply and an add into an FMA on its own).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    fn chunk_avx2(
-        &self,
-        x: &[f64],
-        start: usize,
-        end: usize,
-        levels: Levels<'_>,
-        single: Option<&Marginal>,
-        request: Request,
-        out: ChunkOut<'_>,
-    ) -> Result<()> {
-        self.chunk_generic(x, start, end, levels, single, request, out)
-    }
-
-    /// [`Self::chunk_generic`] compiled for AVX-512 (again the same operations and results).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    fn chunk_avx512(
-        &self,
-        x: &[f64],
-        start: usize,
-        end: usize,
-        levels: Levels<'_>,
-        single: Option<&Marginal>,
-        request: Request,
-        out: ChunkOut<'_>,
-    ) -> Result<()> {
-        self.chunk_generic(x, start, end, levels, single, request, out)
-    }
+    // `chunk_generic` compiled for AVX2 + FMA and for AVX-512: the same operations, so the same
+    // results (Rust never contracts a multiply and an add into an FMA on its own).
+    chunk_with_features!(chunk_avx2, "avx2,fma");
+    chunk_with_features!(chunk_avx512, "avx512f,avx2,fma");
 
     #[allow(clippy::too_many_arguments)]
     fn chunk(

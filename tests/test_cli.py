@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from cli_helpers import run, run_json
+from cli_helpers import assert_error, run, run_json
 from scipy.optimize import linprog
 
 import latentgeo
@@ -25,15 +25,6 @@ def npy(tmp_path, X):
     path = tmp_path / "emb.npy"
     np.save(path, X)
     return path
-
-
-def assert_error(rc, out, err, match):
-    assert rc == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("latentgeo: error: ")
-    assert match in lines[0]
 
 
 # --- latentgeo hubness ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from cli_helpers import run, run_json
+from cli_helpers import assert_error, run, run_json
 
 from latentgeo import cli
 from latentgeo.diffusion import VP, GaussianMixture, sample
@@ -30,15 +30,6 @@ def write_spec(tmp_path, spec, name="spec.json"):
 @pytest.fixture
 def spec(tmp_path):
     return write_spec(tmp_path, SPEC)
-
-
-def assert_error(rc, out, err, match):
-    assert rc == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("latentgeo: error: ")
-    assert match in lines[0], lines[0]
 
 
 def leftovers(directory):

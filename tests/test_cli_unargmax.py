@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from cli_helpers import run, run_json
+from cli_helpers import assert_error, run, run_json
 
 import latentgeo
 from latentgeo.weights import save_safetensors
@@ -15,15 +15,6 @@ needs_unargmaxable = pytest.mark.skipif(
 
 V, D = 160, 6
 PLANTED = [17, 60, 123]
-
-
-def assert_error(rc, out, err, match):
-    assert rc == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("latentgeo: error: ")
-    assert match in lines[0]
 
 
 @pytest.fixture(scope="module")

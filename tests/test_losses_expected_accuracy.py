@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from losses_helpers import central_diff
 from scipy import integrate, stats
 from scipy.special import log_softmax, ndtr, softmax
 
@@ -51,16 +52,6 @@ def mvn_exact(f, y, sigma=1.0):
         mean=-a, cov=cov, abseps=1e-10, releps=1e-10, maxpts=2_000_000, seed=0
     )
     return dist.cdf(np.zeros(c))
-
-
-def central_diff(fun, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (fun(xp) - fun(xm)) / (2 * h)
-    return g
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from losses_helpers import central_diff
 from scipy.optimize import minimize_scalar
 
 from latentgeo import losses
@@ -53,17 +54,6 @@ def softmax_ce(s, y):
     s = np.asarray(s, dtype=float)
     m = s.max()
     return float(m + np.log(np.exp(s - m).sum()) - s[y])
-
-
-def central_diff(f, x, h=1e-6):
-    """Central finite differences of the scalar function f at x (float64)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
 
 
 def random_case(seed, shape=(4, 6), soft=True, masked=True):

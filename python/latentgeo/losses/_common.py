@@ -235,6 +235,16 @@ def finish(xp, value, out_dtype):
     return xp.astype(value, out_dtype) if value.dtype != out_dtype else value
 
 
+def output(xp, per_example, grad, out_dtype, reduction: str, return_grad: bool):
+    """The reduced value in `out_dtype`, and with `return_grad` the gradient of that value (the
+    per-example gradients `grad` scaled for the reduction)."""
+    value = finish(xp, reduce(xp, per_example, reduction), out_dtype)
+    if not return_grad:
+        return value
+    grad = grad * grad_scale(per_example.shape, reduction)
+    return value, finish(xp, grad, out_dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # Stable log-sum-exp variants.
 

@@ -139,14 +139,6 @@ def _check_exact(logits, labels, sigma, margin, n_nodes):
     return xp, s, out_dtype, lab, sigma, margin, n_nodes
 
 
-def _out(xp, per_example, grad, out_dtype, reduction, return_grad):
-    value = C.finish(xp, C.reduce(xp, per_example, reduction), out_dtype)
-    if not return_grad:
-        return value
-    grad = grad * C.grad_scale(per_example.shape, reduction)
-    return value, C.finish(xp, grad, out_dtype)
-
-
 def exact_accuracy(
     logits,
     labels,
@@ -249,7 +241,7 @@ def exact_accuracy(
         log_a, dlog = _exact_log(xp, s, lab, sigma, margin, n_nodes, return_grad)
         acc = xp.exp(log_a)
         grad = acc[..., None] * dlog if return_grad else None
-    return _out(xp, acc, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, acc, grad, out_dtype, reduction, return_grad)
 
 
 def exact_loss(
@@ -292,7 +284,7 @@ def exact_loss(
         else:
             loss = -xp.expm1(log_a) + 0.0  # + 0.0: no -0.0 where A = 1
             grad = -xp.exp(log_a)[..., None] * dlog if return_grad else None
-    return _out(xp, loss, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, loss, grad, out_dtype, reduction, return_grad)
 
 
 def gumbel_accuracy(logits, labels, scale=1.0, *, reduction="none", return_grad=False):
@@ -327,7 +319,7 @@ def gumbel_accuracy(logits, labels, scale=1.0, *, reduction="none", return_grad=
     grad = None
     if return_grad:
         grad = p[..., None] * (xp.astype(hot, s.dtype) - xp.exp(z - lse)) / scale
-    return _out(xp, p, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, p, grad, out_dtype, reduction, return_grad)
 
 
 def accuracy(logits, labels, *, ties="split", reduction="mean"):

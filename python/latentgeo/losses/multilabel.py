@@ -50,14 +50,6 @@ def _zlpr_grad(xp, pos, neg, l_pos, l_neg):
     return -xp.exp(pos - l_pos[..., None]) + xp.exp(neg - l_neg[..., None])
 
 
-def _finish(xp, loss, grad, out_dtype, reduction, return_grad):
-    value = C.finish(xp, C.reduce(xp, loss, reduction), out_dtype)
-    if not return_grad:
-        return value
-    grad = grad * C.grad_scale(loss.shape, reduction)
-    return value, C.finish(xp, grad, out_dtype)
-
-
 def multilabel_softmax_ce(logits, targets, mask=None, *, reduction="mean", return_grad=False):
     """Multi-label softmax cross-entropy (ZLPR) with hard or soft targets.
 
@@ -130,7 +122,7 @@ def multilabel_softmax_ce(logits, targets, mask=None, *, reduction="mean", retur
     with C.errstate():
         loss, pos, neg, l_pos, l_neg = _zlpr(xp, s, t, keep)
         grad = _zlpr_grad(xp, pos, neg, l_pos, l_neg) if return_grad else None
-    return _finish(xp, loss, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, loss, grad, out_dtype, reduction, return_grad)
 
 
 def sparse_multilabel_softmax_ce(
@@ -192,7 +184,7 @@ def sparse_multilabel_softmax_ce(
     with C.errstate():
         loss, lpos, lneg, l_pos, l_neg = _zlpr(xp, s, t, keep)
         grad = _zlpr_grad(xp, lpos, lneg, l_pos, l_neg) if return_grad else None
-    return _finish(xp, loss, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, loss, grad, out_dtype, reduction, return_grad)
 
 
 def multilabel_softmax_proba(logits):
@@ -290,4 +282,4 @@ def multiway_softmax_ce(logits, labels, mask=None, *, reduction="mean", return_g
         if return_grad:
             log_w = v - per_class[..., None, :]  # dL/dv = softmax weights, log
             grad = -xp.exp(log_w) + xp.exp(s + C.loo_logsumexp(xp, log_w - r))
-    return _finish(xp, loss, grad, out_dtype, reduction, return_grad)
+    return C.output(xp, loss, grad, out_dtype, reduction, return_grad)
