@@ -776,7 +776,7 @@ fn exp_lanes(x: &mut Lanes) {
     }
     for c in &EXP_TAYLOR[1..] {
         for l in 0..LANES {
-            p[l] = p[l] * r[l] + c;
+            p[l] = p[l].mul_add(r[l], *c);
         }
     }
     for l in 0..LANES {
@@ -897,11 +897,11 @@ impl Marginal {
                         for p in 0..=r {
                             let (wrp, zp) = (w[r * d + p], lanes(z, p));
                             for l in 0..LANES {
-                                v[l] += wrp * zp[l];
+                                v[l] = wrp.mul_add(zp[l], v[l]);
                             }
                         }
                         for l in 0..LANES {
-                            quad[l] += v[l] * v[l];
+                            quad[l] = v[l].mul_add(v[l], quad[l]);
                         }
                         *lanes_mut(z, r) = v;
                     }
@@ -971,7 +971,7 @@ impl Marginal {
                         for rr in j..d {
                             let (wrj, zr) = (w[rr * d + j], lanes(z, rr));
                             for l in 0..LANES {
-                                v[l] += wrj * zr[l];
+                                v[l] = wrj.mul_add(zr[l], v[l]);
                             }
                         }
                         *lanes_mut(z, j) = v;
@@ -990,7 +990,7 @@ impl Marginal {
                     let zj = *lanes(z, j);
                     let gj = lanes_mut(&mut sc.g, j);
                     for l in 0..LANES {
-                        gj[l] -= r[l] * zj[l];
+                        gj[l] = (-r[l]).mul_add(zj[l], gj[l]);
                     }
                 }
                 continue;

@@ -83,10 +83,12 @@ pub trait Model {
 /// Cheap element-wise passes (a few flops per value, memory-bound) run in parallel from this
 /// many values on: below it a rayon dispatch, and worker threads spinning beside the caller's
 /// next (Python) call, cost more than the pass.
-const PAR_CHEAP: usize = 1 << 20;
+pub const PAR_CHEAP: usize = 1 << 20;
 /// Costly per-value work (random normals, ~10 ns each) runs in parallel from this many values.
 const PAR_COSTLY: usize = 1 << 12;
 const CHUNK_ROWS: usize = 256;
+/// Values per task of a parallel flat pass.
+pub const FLAT_CHUNK: usize = 1 << 16;
 
 /// Apply `op(row, x_row, out_row)` to every row of `x` (`d` columns) and `out` (a cheap pass:
 /// parallel from [`PAR_CHEAP`] values on).
@@ -184,7 +186,17 @@ where
     match at {
         At::All(_, c) => {
             let (a, b) = coef(c);
-            apply(a, b, x, src, out);
+            if out.len() < PAR_CHEAP {
+                apply(a, b, x, src, out);
+            } else {
+                out.par_chunks_mut(FLAT_CHUNK)
+                    .zip(x.par_chunks(FLAT_CHUNK))
+                    .enumerate()
+                    .for_each(|(i, (oc, xc))| {
+                        let rs = src.map(|r| &r[i * FLAT_CHUNK..i * FLAT_CHUNK + oc.len()]);
+                        apply(a, b, xc, rs, oc);
+                    });
+            }
         }
         At::PerRow(..) => rows_mut(x, out, d, |i, xr, or| {
             let (a, b) = coef(at.row(i).1);
