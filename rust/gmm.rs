@@ -598,7 +598,8 @@ impl GaussianMixture {
     }
 
     // `chunk_generic` compiled for AVX2 + FMA and for AVX-512: the same operations, so the same
-    // results (Rust never contracts a multiply and an add into an FMA on its own).
+    // results (fused multiply-adds are written out with `mul_add`, which rounds once on every
+    // path; Rust never contracts a multiply and an add on its own).
     chunk_with_features!(chunk_avx2, "avx2,fma");
     chunk_with_features!(chunk_avx512, "avx512f,avx2,fma");
 
