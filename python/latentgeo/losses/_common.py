@@ -376,16 +376,16 @@ def _mills_cf(xp, x):
 def _tail_or_body(xp, z, tail, body):
     """``tail(-z)`` where z < -8, else ``body(z)``.
 
-    numpy (no autograd) evaluates each side only on its own entries, and skips the continued
-    fraction when nothing is in the tail (the usual case). Other namespaces evaluate both sides
-    on clamped arguments, so that neither produces inf or NaN (which would poison autograd
-    through ``where``).
+    Nothing in the tail (the usual case, whenever it can be known: not under a jax trace): only
+    ``body``. Otherwise numpy and torch (whose autograd goes through masked assignment) evaluate
+    each side only on its own entries, and other namespaces both sides on clamped arguments, so
+    that neither produces inf or NaN (which would poison autograd through ``where``).
     """
     low = z < _TAIL
-    if aac.is_numpy_namespace(xp):
-        if not low.any():
-            return body(z)
-        out = np.empty_like(z)
+    if _concrete(xp.any(low)) is False:  # nothing in the tail (known unless traced under jit)
+        return body(z)
+    if aac.is_numpy_namespace(xp) or aac.is_torch_namespace(xp):
+        out = xp.empty_like(z)
         out[low] = tail(-z[low])
         high = ~low
         out[high] = body(z[high])
