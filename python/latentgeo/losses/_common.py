@@ -33,6 +33,7 @@ __all__ = [
     "log_ndtr_diff",
     "split_log_ndtr",
     "inv_mills",
+    "inv_mills_split",
     "stop_gradient",
     "errstate",
 ]
@@ -425,17 +426,24 @@ def log_ndtr(xp, x):
     return r - q
 
 
-def log_ndtr_diff(xp, z, d):
+def log_ndtr_diff(xp, z, d, split_w=None):
     """``log Phi(z + d) - log Phi(z)`` without cancellation when z and z + d are far in the tail.
 
     With both arguments below -8 the quadratic parts differ by exactly ``d * (z + d/2)``.
+    `split_w` may pass :func:`split_log_ndtr` of ``z + d`` when the caller already has it.
     """
     qz, rz = split_log_ndtr(xp, z)
     w = z + d
-    qw, rw = split_log_ndtr(xp, w)
+    qw, rw = split_log_ndtr(xp, w) if split_w is None else split_w
     both = (z < _TAIL) & (w < _TAIL)
     dq = xp.where(both, d * (z + 0.5 * d), qw - qz)
     return (rw - rz) - dq
+
+
+def inv_mills_split(xp, z, q, r):
+    """:func:`inv_mills` from ``(q, r) = split_log_ndtr(z)``: ``exp(q - z^2/2 - log sqrt(2 pi) -
+    r)``, where ``q - z^2/2`` is exactly 0 in the tail (so this is the continued fraction there)."""
+    return xp.exp((q - 0.5 * z * z) - _LOG_SQRT_2PI - r)
 
 
 def inv_mills(xp, z):

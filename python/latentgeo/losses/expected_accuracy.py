@@ -105,7 +105,9 @@ def _exact_log(xp, s, labels, sigma, margin, n_nodes, want_grad):
         + xp.sum(xp.where(others, C.log_ndtr(xp, zc), xp.zeros_like(zc)), axis=-1)
     )
     d = (math.sqrt(2.0) * scale)[..., None] * x  # (..., K)
-    diff = C.log_ndtr_diff(xp, zc[..., :, None], d[..., None, :])  # (..., C, K)
+    w = zc[..., :, None] + d[..., None, :]  # (..., C, K): every class at every node
+    split_w = C.split_log_ndtr(xp, w)  # shared by the value and the gradient
+    diff = C.log_ndtr_diff(xp, zc[..., :, None], d[..., None, :], split_w)
     diff = xp.where(others[..., None], diff, xp.zeros_like(diff))
     h_d = -d * (center[..., None] + 0.5 * d) + xp.sum(diff, axis=-2)  # h(t_k) - h(c)
     terms = lw + h_d
@@ -117,8 +119,8 @@ def _exact_log(xp, s, labels, sigma, margin, n_nodes, want_grad):
         return log_a, None
     # d log A / d a_j = sum_k omega_k lambda(a_j + t_k), omega = posterior node weights.
     omega = xp.exp(terms - lse[..., None])
-    z = zc[..., :, None] + d[..., None, :]
-    lam = xp.where(others[..., None], C.inv_mills(xp, z), xp.zeros_like(z))
+    lam = C.inv_mills_split(xp, w, *split_w)
+    lam = xp.where(others[..., None], lam, xp.zeros_like(lam))
     d_a = xp.sum(lam * omega[..., None, :], axis=-1)  # (..., C), 0 at the label
     d_delta = d_a / sigma
     if slope is not None:
