@@ -500,11 +500,15 @@ def test_callable_samples_do_not_depend_on_batching(method):
 
 
 def test_threads_do_not_change_large_batches():
-    """Above the parallel threshold (2^14 values) rows are processed on several threads."""
-    kw = dict(shape=(9000, 2), method="euler_maruyama", steps=5, seed=1)
-    np.testing.assert_array_equal(
-        sample(VP3, GMM, n_threads=1, **kw).x, sample(VP3, GMM, n_threads=2, **kw).x
-    )
+    """Noise rows are drawn on several threads from 2^12 values, the element passes of the
+    update run on several threads from 2^20 values."""
+    for kw in (
+        dict(shape=(9000, 2), method="euler_maruyama", steps=5, seed=1),
+        dict(shape=(600_000, 2), method="heun", steps=2, seed=2),
+    ):
+        np.testing.assert_array_equal(
+            sample(VP3, GMM, n_threads=1, **kw).x, sample(VP3, GMM, n_threads=2, **kw).x
+        )
 
 
 @pytest.mark.parametrize("method", SDE_METHODS)
