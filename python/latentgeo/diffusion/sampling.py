@@ -367,7 +367,9 @@ def sample(
     process : VP, SubVP, VPCosine, VE, EDM or DiscreteDDPM
     model : GaussianMixture, ModelAdapter or callable
         An analytic mixture (its exact score at every noise level), an adapter, or a batch
-        callable ``fn(x, t)`` whose output is declared by `kind`.
+        callable ``fn(x, t)`` whose output is declared by `kind`. The callable may keep or modify
+        the arrays it is given: the loop refills the same ``x`` and ``t`` arrays between calls
+        only while the callable keeps no reference to them.
     x : array_like of shape (B, ...), optional
         The initial states at ``t_start`` (float32 is kept: the model sees float32 and the result
         is float32; the update arithmetic is float64). Default: counter-based draws from the
