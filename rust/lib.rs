@@ -7,6 +7,7 @@ pub mod csr;
 pub mod diffusion;
 pub mod dijkstra;
 pub mod error;
+pub mod exact;
 pub mod gmm;
 pub mod knn;
 pub mod monitor;

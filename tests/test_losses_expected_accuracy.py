@@ -427,3 +427,26 @@ def test_torch_autograd_through_the_far_tail():
         assert float(out.detach()) == pytest.approx(float(want), rel=1e-12)
         atol = 1e-12 * np.abs(g_np).max()
         np.testing.assert_allclose(tf.grad.numpy(), g_np, rtol=1e-9, atol=atol)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seeds,
+    st.integers(2, 30),
+    st.sampled_from([0.3, 2.0, 15.0]),
+    st.sampled_from([None, 0.5, 4.0]),
+    st.sampled_from([8, 32]),
+)
+def test_rust_kernel_matches_the_array_api_formula(seed, c, spread, margin, n_nodes):
+    # numpy input runs the Rust kernel; the array-API formula is the independent reference.
+    from latentgeo.losses import expected_accuracy as E
+
+    rng = np.random.default_rng(seed)
+    f = rng.normal(scale=spread, size=(5, c))
+    y = rng.integers(c, size=5)
+    args = (f, y, 0.7, margin, n_nodes, True)
+    la_rust, g_rust = E._exact_log_rust(*args)
+    la_xp, g_xp = E._exact_log_xp(np, *args)
+    np.testing.assert_allclose(la_rust, la_xp, rtol=1e-11, atol=1e-13)
+    scale = np.abs(g_xp).max() + 1e-300
+    np.testing.assert_allclose(g_rust, g_xp, rtol=1e-9, atol=1e-12 * scale)

@@ -98,3 +98,25 @@ class GaussianMixtureCore:
         Optional[npt.NDArray[np.float64]],
         Optional[npt.NDArray[np.float64]],
     ]: ...
+
+def diffusion_sample(*args: Any, **kwargs: Any) -> Tuple[Any, Any, Any, Dict[str, Any]]: ...
+def diffusion_likelihood(*args: Any, **kwargs: Any) -> Tuple[Any, Dict[str, Any]]: ...
+def diffusion_schedule_at(
+    schedule_kind: str,
+    params: npt.NDArray[np.float64],
+    table: Optional[npt.NDArray[np.float64]],
+    t: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def diffusion_normals(
+    seed: int, stream: str, first_index: int, step: int, n: int, d: int
+) -> npt.NDArray[np.float64]: ...
+def exact_log(
+    logits: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    sigma: float,
+    margin: Optional[float],
+    nodes: npt.NDArray[np.float64],
+    log_weights: npt.NDArray[np.float64],
+    want_grad: bool,
+    n_threads: Optional[int] = None,
+) -> Tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]: ...

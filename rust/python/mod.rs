@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 mod diffusion;
+mod exact;
 mod gmm;
 mod monitor;
 mod unargmax;
@@ -329,5 +330,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diffusion::diffusion_likelihood, m)?)?;
     m.add_function(wrap_pyfunction!(diffusion::diffusion_schedule_at, m)?)?;
     m.add_function(wrap_pyfunction!(diffusion::diffusion_normals, m)?)?;
+    m.add_function(wrap_pyfunction!(exact::exact_log, m)?)?;
     Ok(())
 }
