@@ -2,7 +2,8 @@
 
 Written once against the Python array API standard (through ``array_api_compat``): the same
 function takes numpy arrays or, when installed, torch / jax / cupy arrays, and torch / jax autograd
-runs through the forward pass. numpy users get explicit gradients with ``return_grad=True``.
+runs through the forward pass. numpy users get explicit gradients with ``return_grad=True``
+(and the EXACT objective on numpy arrays runs the same algorithm in Rust).
 
 - :func:`multilabel_softmax_ce`, :func:`sparse_multilabel_softmax_ce`,
   :func:`multilabel_softmax_proba`: ZLPR, hard/soft/sparse labels, masks.
