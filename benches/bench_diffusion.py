@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
-import time
 import tracemalloc
 
 import numpy as np
+from timing import median_time
 
 from latentgeo.diffusion import VP, sample, time_grid
 
@@ -91,15 +90,6 @@ def python_loop(process, fn, x, method, steps, seed=0):
 
 def ours(process, fn, x, method, steps, seed=0):
     return sample(process, fn, x, method=method, steps=steps, kind="score", seed=seed).x
-
-
-def median_time(f, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def peak_traced(f):

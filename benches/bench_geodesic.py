@@ -16,12 +16,12 @@ against a full scipy row per source.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
+from timing import median_time
 
 import latentgeo
 
@@ -32,15 +32,6 @@ def build_graph(n: int, d: int, k: int, seed: int) -> sp.csr_matrix:
     g = g.maximum(g.T).tocsr()
     g.sort_indices()
     return g
-
-
-def timed(fn, repeats: int):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -70,28 +61,28 @@ def main() -> None:
         rows.append((name, secs))
         print(f"{name:<44} {secs:8.2f} s  {1000 * secs / ns:8.2f} ms/source", flush=True)
 
-    t_sp, want = timed(lambda: dijkstra(g, directed=True, indices=src), args.repeats)
+    t_sp, want = median_time(lambda: dijkstra(g, directed=True, indices=src), args.repeats)
     report("scipy dijkstra (directed=True)", t_sp)
 
     def ours(**kw):
         return latentgeo.geodesic(g, src, n_threads=args.threads, **kw)
 
-    t64, got64 = timed(lambda: ours(directed=True, dtype=np.float64), args.repeats)
+    t64, got64 = median_time(lambda: ours(directed=True, dtype=np.float64), args.repeats)
     report("latentgeo geodesic f64 (directed=True)", t64)
     equal = bool(np.array_equal(got64, want))
     del got64
-    t32, got32 = timed(lambda: ours(directed=True, dtype=np.float32), args.repeats)
+    t32, got32 = median_time(lambda: ours(directed=True, dtype=np.float32), args.repeats)
     report("latentgeo geodesic f32 (directed=True)", t32)
     equal32 = bool(np.array_equal(got32, want.astype(np.float32)))
     del got32, want
-    tund, _ = timed(lambda: ours(directed=False, dtype=np.float32), args.repeats)
+    tund, _ = median_time(lambda: ours(directed=False, dtype=np.float32), args.repeats)
     report("latentgeo geodesic f32 (directed=False)", tund)
-    t1, _ = timed(
+    t1, _ = median_time(
         lambda: latentgeo.geodesic(g, src, directed=True, dtype=np.float64, n_threads=1),
         args.repeats,
     )
     report("latentgeo geodesic f64, 1 thread", t1)
-    tnb, (nb_idx, nb_dist) = timed(
+    tnb, (nb_idx, nb_dist) = median_time(
         lambda: latentgeo.geodesic_neighbors(
             g, args.neighbors, sources=src, directed=True, n_threads=args.threads
         ),

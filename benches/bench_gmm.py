@@ -26,12 +26,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+from timing import median_time
 
 from latentgeo.diffusion import VP, GaussianMixture, sample
 
@@ -159,16 +158,6 @@ def tasks(g, x, threads):
     else:
         out = {k: v + (None,) for k, v in out.items()}
     return out
-
-
-def median_time(f, repeats):
-    times = []
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def setup(args):

@@ -17,11 +17,10 @@ within 1e-15 there): the table reports the worst absolute error of A over the ba
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from scipy import special, stats
+from timing import median_time
 
 from latentgeo.losses import exact_accuracy
 
@@ -72,15 +71,6 @@ def scipy_mvn(logits, labels, sigma):
     return np.array(out)
 
 
-def timed(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
-
 def run_case(c, args):
     """Print the table rows of C = c classes."""
     rng = np.random.default_rng(c)
@@ -93,7 +83,7 @@ def run_case(c, args):
         ratio = f"{secs / base:.2f}x" if base else "1.00x"
         print(f"| {c} | {name} | {secs * 1e3:.1f} | {ratio} | {err:.1e} | {grad} |", flush=True)
 
-    t_ours, (a, _) = timed(
+    t_ours, (a, _) = median_time(
         lambda: exact_accuracy(logits, labels, args.sigma, return_grad=True), args.repeats
     )
     row("latentgeo numpy (32 nodes)", t_ours, a, "closed form", None)
@@ -106,13 +96,13 @@ def run_case(c, args):
             acc.sum().backward()
             return acc.detach().numpy()
 
-        secs, vals = timed(torch_run, args.repeats)
+        secs, vals = median_time(torch_run, args.repeats)
         row("latentgeo on torch (autograd)", secs, vals, "autograd", t_ours)
-    secs, vals = timed(lambda: genz_mc(logits, labels, args.sigma), args.repeats)
+    secs, vals = median_time(lambda: genz_mc(logits, labels, args.sigma), args.repeats)
     row("Genz plain MC, 16 samples (reference)", secs, vals, "no", t_ours)
     if c <= 100:
         k = min(64, args.batch)
-        secs, vals = timed(lambda: scipy_mvn(logits[:k], labels[:k], args.sigma), 1)
+        secs, vals = median_time(lambda: scipy_mvn(logits[:k], labels[:k], args.sigma), 1)
         row(f"scipy mvn cdf (x {args.batch // k})", secs * args.batch / k, vals, "no", t_ours)
 
 
