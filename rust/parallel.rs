@@ -2,6 +2,11 @@
 
 use crate::{Error, Result};
 
+/// Cheap element-wise passes (a few flops per value, memory-bound) run in parallel from this
+/// many values on: below it a rayon dispatch, and worker threads spinning beside the caller's
+/// next (Python) call, cost more than the pass.
+pub const PAR_CHEAP: usize = 1 << 20;
+
 /// Run `f` on a dedicated pool of `n_threads` threads, or on rayon's global pool when `None`.
 ///
 /// Algorithms in this crate never let their results depend on the pool size.

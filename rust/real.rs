@@ -58,10 +58,8 @@ impl Real for f64 {
 pub fn check_finite<T: Real>(values: &[T], what: &str) -> crate::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 14;
-    /// Shorter inputs are scanned on the calling thread (a memory-bound pass).
-    const PAR_MIN: usize = 1 << 20;
     let all_finite = |block: &[T]| block.iter().fold(true, |ok, v| ok & v.to_f64().is_finite());
-    let first_bad = if values.len() < PAR_MIN {
+    let first_bad = if values.len() < crate::parallel::PAR_CHEAP {
         values.chunks(BLOCK).position(|c| !all_finite(c))
     } else {
         values.par_chunks(BLOCK).position_first(|c| !all_finite(c))

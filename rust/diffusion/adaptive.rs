@@ -2,9 +2,7 @@
 //! the adaptive Dormand-Prince 5(4) pair with a step size per sample (so a sample's result does
 //! not depend on the rest of the batch) and fixed-grid explicit Runge-Kutta methods.
 
-use rayon::prelude::*;
-
-use super::model::{At, Evaluator, FLAT_CHUNK, PAR_CHEAP};
+use super::model::{axpby, At, Evaluator};
 use super::schedule::{Coefs, Schedule};
 use crate::monitor::Monitor;
 use crate::{Error, Result};
@@ -479,20 +477,9 @@ pub fn rk_step(
     Ok(())
 }
 
-/// `y += a x` (in parallel from [`PAR_CHEAP`] values on).
+/// `y += a x`.
 pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
-    let serial = |ys: &mut [f64], xs: &[f64]| {
-        for (yv, &xv) in ys.iter_mut().zip(xs) {
-            *yv += a * xv;
-        }
-    };
-    if y.len() < PAR_CHEAP {
-        serial(y, x);
-    } else {
-        y.par_chunks_mut(FLAT_CHUNK)
-            .zip(x.par_chunks(FLAT_CHUNK))
-            .for_each(|(ys, xs)| serial(ys, xs));
-    }
+    axpby(x, None, y, a, 1.0);
 }
 
 /// Integrate every row of `y` along the grid `times` (either direction) with `tab`.

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::schedule::Coefs;
 use crate::gmm::{GaussianMixture, Levels, Outputs, Request};
 use crate::monitor::Monitor;
+use crate::parallel::PAR_CHEAP;
 use crate::real::check_finite;
 use crate::{Error, Result};
 
@@ -80,15 +81,11 @@ pub trait Model {
     }
 }
 
-/// Cheap element-wise passes (a few flops per value, memory-bound) run in parallel from this
-/// many values on: below it a rayon dispatch, and worker threads spinning beside the caller's
-/// next (Python) call, cost more than the pass.
-pub const PAR_CHEAP: usize = 1 << 20;
 /// Costly per-value work (random normals, ~10 ns each) runs in parallel from this many values.
 const PAR_COSTLY: usize = 1 << 12;
 const CHUNK_ROWS: usize = 256;
 /// Values per task of a parallel flat pass.
-pub const FLAT_CHUNK: usize = 1 << 16;
+const FLAT_CHUNK: usize = 1 << 16;
 
 /// Apply `op(row, x_row, out_row)` to every row of `x` (`d` columns) and `out` (a cheap pass:
 /// parallel from [`PAR_CHEAP`] values on).
@@ -165,13 +162,10 @@ pub fn affine(kind: Kind, target: Target, c: Coefs) -> (f64, f64) {
     }
 }
 
-/// `out = a x + b src` row by row, with `(a, b) = coef(row's coefficients)`; `src = None` means
-/// `out` itself. A single time for all rows runs as one flat (vectorisable) loop.
-fn affine_rows<F>(x: &[f64], src: Option<&[f64]>, out: &mut [f64], d: usize, at: At<'_>, coef: F)
-where
-    F: Fn(Coefs) -> (f64, f64) + Sync,
-{
-    let apply = |a: f64, b: f64, xs: &[f64], rs: Option<&[f64]>, os: &mut [f64]| match rs {
+/// `out = a x + b src` (`src = None` means `out` itself), one flat pass over all values,
+/// in parallel from [`PAR_CHEAP`] values on.
+pub fn axpby(x: &[f64], src: Option<&[f64]>, out: &mut [f64], a: f64, b: f64) {
+    let apply = |xs: &[f64], rs: Option<&[f64]>, os: &mut [f64]| match rs {
         Some(rs) => {
             for ((o, &xv), &rv) in os.iter_mut().zip(xs).zip(rs) {
                 *o = a * xv + b * rv;
@@ -183,24 +177,33 @@ where
             }
         }
     };
+    if out.len() < PAR_CHEAP {
+        apply(x, src, out);
+    } else {
+        out.par_chunks_mut(FLAT_CHUNK)
+            .zip(x.par_chunks(FLAT_CHUNK))
+            .enumerate()
+            .for_each(|(i, (oc, xc))| {
+                let rs = src.map(|r| &r[i * FLAT_CHUNK..i * FLAT_CHUNK + oc.len()]);
+                apply(xc, rs, oc);
+            });
+    }
+}
+
+/// `out = a x + b src` row by row, with `(a, b) = coef(row's coefficients)`; `src = None` means
+/// `out` itself. A single time for all rows runs as one flat (vectorisable) pass.
+fn affine_rows<F>(x: &[f64], src: Option<&[f64]>, out: &mut [f64], d: usize, at: At<'_>, coef: F)
+where
+    F: Fn(Coefs) -> (f64, f64) + Sync,
+{
     match at {
         At::All(_, c) => {
             let (a, b) = coef(c);
-            if out.len() < PAR_CHEAP {
-                apply(a, b, x, src, out);
-            } else {
-                out.par_chunks_mut(FLAT_CHUNK)
-                    .zip(x.par_chunks(FLAT_CHUNK))
-                    .enumerate()
-                    .for_each(|(i, (oc, xc))| {
-                        let rs = src.map(|r| &r[i * FLAT_CHUNK..i * FLAT_CHUNK + oc.len()]);
-                        apply(a, b, xc, rs, oc);
-                    });
-            }
+            axpby(x, src, out, a, b);
         }
         At::PerRow(..) => rows_mut(x, out, d, |i, xr, or| {
             let (a, b) = coef(at.row(i).1);
-            apply(a, b, xr, src.map(|r| &r[i * d..(i + 1) * d]), or);
+            axpby(xr, src.map(|r| &r[i * d..(i + 1) * d]), or, a, b);
         }),
     }
 }
