@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Optional
 
@@ -77,4 +78,21 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         opts = ", ".join(repr(c) for c in choices)
         raise ValueError(f"unknown {name} {value!r}; expected one of {opts}")
+    return value
+
+
+def check_real(value, name: str, *, low=None, low_open=False, high=None, high_open=False) -> float:
+    """`value` (a real Python or numpy scalar, not a bool) as a finite float in the given range;
+    TypeError / ValueError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        rel = ">" if low_open else ">="
+        raise ValueError(f"{name} must be {rel} {low}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        rel = "<" if high_open else "<="
+        raise ValueError(f"{name} must be {rel} {high}, got {value}")
     return value

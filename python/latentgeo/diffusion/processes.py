@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import abc
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import numpy as np
 from scipy.special import expit
 
-from .._validate import check_int
+from .._validate import check_int, check_real
 
 __all__ = [
     "NoiseProcess",
@@ -41,22 +40,6 @@ __all__ = [
     "DiscreteDDPM",
     "check_betas",
 ]
-
-
-def _real(value, name: str, *, low=None, low_open=False, high=None, high_open=False) -> float:
-    """`value` as a finite float in the given range, or raise TypeError / ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        rel = ">" if low_open else ">="
-        raise ValueError(f"{name} must be {rel} {low}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        rel = "<" if high_open else "<="
-        raise ValueError(f"{name} must be {rel} {high}, got {value}")
-    return value
 
 
 def _as_real_array(value, name: str) -> Tuple[np.ndarray, bool]:
@@ -264,12 +247,14 @@ class _LinearBeta(NoiseProcess):
     eps: float
 
     def _check_params(self):
-        object.__setattr__(self, "beta_min", _real(self.beta_min, "beta_min", low=0.0))
-        beta_max = _real(self.beta_max, "beta_max", low=0.0, low_open=True)
+        object.__setattr__(self, "beta_min", check_real(self.beta_min, "beta_min", low=0.0))
+        beta_max = check_real(self.beta_max, "beta_max", low=0.0, low_open=True)
         object.__setattr__(self, "beta_max", beta_max)
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max={self.beta_max} must be at least beta_min={self.beta_min}")
-        object.__setattr__(self, "eps", _real(self.eps, "eps", low=0.0, high=1.0, high_open=True))
+        object.__setattr__(
+            self, "eps", check_real(self.eps, "eps", low=0.0, high=1.0, high_open=True)
+        )
 
     @property
     def t_min(self) -> float:
@@ -421,10 +406,10 @@ class VPCosine(NoiseProcess):
     eps: float = 1e-5
 
     def __post_init__(self):
-        object.__setattr__(self, "cosine_s", _real(self.cosine_s, "cosine_s", low=0.0))
-        beta_max = _real(self.beta_max, "beta_max", low=0.0, low_open=True)
+        object.__setattr__(self, "cosine_s", check_real(self.cosine_s, "cosine_s", low=0.0))
+        beta_max = check_real(self.beta_max, "beta_max", low=0.0, low_open=True)
         object.__setattr__(self, "beta_max", beta_max)
-        object.__setattr__(self, "eps", _real(self.eps, "eps", low=0.0))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0))
         if not self.eps < self.t_max:
             raise ValueError(
                 f"eps={self.eps} must be smaller than t_max={self.t_max} (set by beta_max)"
@@ -516,14 +501,16 @@ class VE(NoiseProcess):
 
     def __post_init__(self):
         object.__setattr__(
-            self, "sigma_min", _real(self.sigma_min, "sigma_min", low=0.0, low_open=True)
+            self, "sigma_min", check_real(self.sigma_min, "sigma_min", low=0.0, low_open=True)
         )
-        object.__setattr__(self, "sigma_max", _real(self.sigma_max, "sigma_max"))
+        object.__setattr__(self, "sigma_max", check_real(self.sigma_max, "sigma_max"))
         if not self.sigma_max > self.sigma_min:
             raise ValueError(
                 f"sigma_max={self.sigma_max} must be larger than sigma_min={self.sigma_min}"
             )
-        object.__setattr__(self, "eps", _real(self.eps, "eps", low=0.0, high=1.0, high_open=True))
+        object.__setattr__(
+            self, "eps", check_real(self.eps, "eps", low=0.0, high=1.0, high_open=True)
+        )
 
     @property
     def _r(self) -> float:
@@ -582,9 +569,9 @@ class EDM(NoiseProcess):
 
     def __post_init__(self):
         object.__setattr__(
-            self, "sigma_min", _real(self.sigma_min, "sigma_min", low=0.0, low_open=True)
+            self, "sigma_min", check_real(self.sigma_min, "sigma_min", low=0.0, low_open=True)
         )
-        object.__setattr__(self, "sigma_max", _real(self.sigma_max, "sigma_max"))
+        object.__setattr__(self, "sigma_max", check_real(self.sigma_max, "sigma_max"))
         if not self.sigma_max > self.sigma_min:
             raise ValueError(
                 f"sigma_max={self.sigma_max} must be larger than sigma_min={self.sigma_min}"
@@ -693,10 +680,12 @@ class DiscreteDDPM:
     def __post_init__(self):
         if self.betas is None:
             T = 1000 if self.T is None else check_int(self.T, "T", low=1)
-            start = _real(
+            start = check_real(
                 self.beta_start, "beta_start", low=0.0, low_open=True, high=1.0, high_open=True
             )
-            end = _real(self.beta_end, "beta_end", low=0.0, low_open=True, high=1.0, high_open=True)
+            end = check_real(
+                self.beta_end, "beta_end", low=0.0, low_open=True, high=1.0, high_open=True
+            )
             betas = check_betas(np.linspace(start, end, T))
         else:
             betas = check_betas(self.betas)

@@ -20,10 +20,10 @@ import numpy as np
 
 from .. import _core
 from .._progress import Progress
-from .._validate import check_choice, check_int, check_n_threads
+from .._validate import check_choice, check_int, check_n_threads, check_real
 from .gmm import GaussianMixture
 from .models import MODEL_KINDS, ModelAdapter
-from .processes import EDM, VE, VP, DiscreteDDPM, NoiseProcess, SubVP, VPCosine, _real
+from .processes import EDM, VE, VP, DiscreteDDPM, NoiseProcess, SubVP, VPCosine
 
 __all__ = [
     "GRIDS",
@@ -173,7 +173,7 @@ def time_grid(
             raise ValueError("grid='logsnr' needs a finite log-SNR at both ends (sigma > 0)")
         grid = process.t_from_log_snr(a + u * (b - a))
     else:
-        rho = _real(rho, "rho", low=0.0, low_open=True)
+        rho = check_real(rho, "rho", low=0.0, low_open=True)
         s_hi = process.sigma(hi) / process.s(hi)
         s_lo = process.sigma(lo) / process.s(lo)
         if not s_lo > 0:
@@ -254,12 +254,12 @@ def _batches(n: int, batch_size):
 
 def _adaptive_options(rtol, atol, first_step, max_steps):
     """Checked (rtol, atol, first_step, max_steps) of the adaptive solver."""
-    rtol = _real(rtol, "rtol", low=0.0)
-    atol = _real(atol, "atol", low=0.0)
+    rtol = check_real(rtol, "rtol", low=0.0)
+    atol = check_real(atol, "atol", low=0.0)
     if rtol + atol <= 0:
         raise ValueError("rtol and atol must not both be 0")
     if first_step is not None:
-        first_step = _real(first_step, "first_step", low=0.0, low_open=True)
+        first_step = check_real(first_step, "first_step", low=0.0, low_open=True)
     return rtol, atol, first_step, check_int(max_steps, "max_steps", low=1)
 
 
@@ -442,9 +442,9 @@ def sample(
             f"{', '.join(NODE_SAMPLERS)}"
         )
     steps = check_int(steps, "steps", low=1)
-    eta = _real(eta, "eta", low=0.0)
-    r = _real(r, "r", low=0.0)
-    snr = _real(snr, "snr", low=0.0)
+    eta = check_real(eta, "eta", low=0.0)
+    r = check_real(r, "r", low=0.0)
+    snr = check_real(snr, "snr", low=0.0)
     n_corrector = check_int(n_corrector, "n_corrector", low=0)
     rtol, atol, first_step, max_steps = _adaptive_options(rtol, atol, first_step, max_steps)
     seed = _seed(seed)

@@ -9,12 +9,11 @@ jax.scipy.special, with a pure array-API fallback) and :func:`stop_gradient`.
 from __future__ import annotations
 
 import math
-import numbers
 
 import array_api_compat as aac
 import numpy as np
 
-from .._validate import check_choice
+from .._validate import check_choice, check_real
 
 __all__ = [
     "REDUCTIONS",
@@ -193,16 +192,6 @@ def as_mask(xp, like, mask, shape, *, name: str = "mask"):
             f"{name} of shape {tuple(mask.shape)} does not broadcast to {tuple(shape)}"
         ) from exc
     return mask
-
-
-def check_real(value, name: str) -> float:
-    """A finite real Python number."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def check_positive(value, name: str) -> float:
