@@ -285,6 +285,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 # latentgeo sample-hubs
 
 
+def npy_path(path: str) -> str:
+    """The file ``np.save(path, ...)`` writes: `path` with ``.npy`` appended if it lacks it."""
+    out = str(Path(path))
+    return out if out.endswith(".npy") else out + ".npy"
+
+
 def _cmd_sample_hubs(args: argparse.Namespace) -> int:
     X, info = load_matrix(args.file, args.key)
     hs = sample_hubs(
@@ -298,9 +304,7 @@ def _cmd_sample_hubs(args: argparse.Namespace) -> int:
     )
     out = None
     if args.out is not None:
-        out = str(Path(args.out))
-        if not out.endswith(".npy"):
-            out += ".npy"  # what np.save does; report the real name
+        out = npy_path(args.out)
         np.save(out, hs.latents)
     if args.json:
         _print_json({"input": info, **hs.to_dict(), "out": out})
@@ -644,9 +648,7 @@ def _cmd_geodesic(args: argparse.Namespace) -> int:
         saved = scores
     out = None
     if args.out is not None:
-        out = str(Path(args.out))
-        if not out.endswith(".npy"):
-            out += ".npy"  # what np.save does; report the real name
+        out = npy_path(args.out)
         np.save(out, saved)
     res["out"] = out
     if args.json:
@@ -845,9 +847,7 @@ class _AtomicOutput:
     """
 
     def __init__(self, path: str):
-        out = str(Path(path))
-        if not out.endswith(".npy"):
-            out += ".npy"  # what np.save does; report the real name
+        out = npy_path(path)
         if Path(out).is_dir():
             raise CLIError(f"--out {out} is a directory")
         parent = Path(out).resolve().parent
