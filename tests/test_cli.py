@@ -11,7 +11,7 @@ from cli_helpers import assert_error, run, run_json
 from scipy.optimize import linprog
 
 import latentgeo
-from latentgeo import cli
+from latentgeo.cli import _audit as cli_audit
 from latentgeo.datasets import make_example
 
 
@@ -139,7 +139,7 @@ def test_audit_sections_plug_in(capsys, npy, monkeypatch):
     def extra(X, args):
         return {"rows_times_k": X.shape[0] * args.k}
 
-    monkeypatch.setattr(cli, "AUDIT_SECTIONS", cli.AUDIT_SECTIONS + [("extra", extra)])
+    monkeypatch.setattr(cli_audit, "AUDIT_SECTIONS", cli_audit.AUDIT_SECTIONS + [("extra", extra)])
     got = run_json(capsys, "audit", npy, "--k", 4)
     assert got["sections"]["extra"] == {"rows_times_k": 2400}
     rc, out, _ = run(capsys, "audit", npy, "--k", 4)

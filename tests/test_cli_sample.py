@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from cli_helpers import assert_error, run, run_json
 
-from latentgeo import cli
+from latentgeo.cli import _sample as cli_sample
 from latentgeo.diffusion import VP, GaussianMixture, sample
 
 SPEC = {
@@ -190,7 +190,7 @@ def test_loglik(capsys):
 
 
 def test_high_dimension_leaves_out_the_matrices(capsys, tmp_path):
-    d = cli.SAMPLE_JSON_MAX_DIM + 1
+    d = cli_sample.SAMPLE_JSON_MAX_DIM + 1
     spec = {"weights": [1.0], "means": [[0.0] * d], "covariances": [1.0]}
     got = run_json(capsys, "sample", "--gmm", write_spec(tmp_path, spec), "--n", 100, "--steps", 5)
     assert got["dim"] == d and got["mixture"]["covariance_type"] == "spherical"

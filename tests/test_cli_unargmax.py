@@ -7,7 +7,7 @@ import pytest
 from cli_helpers import assert_error, run, run_json
 
 import latentgeo
-from latentgeo.weights import save_safetensors
+from latentgeo.unargmax import save_safetensors
 
 needs_unargmaxable = pytest.mark.skipif(
     not hasattr(latentgeo, "unargmaxable"), reason="latentgeo.unargmaxable is not available yet"

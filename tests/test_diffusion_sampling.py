@@ -41,7 +41,7 @@ from latentgeo.diffusion import (
     sample,
     time_grid,
 )
-from latentgeo.diffusion.sampling import _schedule_args
+from latentgeo.diffusion._grids import _schedule_args
 
 # A 2-D mixture with three well-separated diagonal components (the prototype's test case).
 GMM = GaussianMixture(

@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import dijkstra
 
 import latentgeo
 from latentgeo import geodesic, geodesic_blocks, geodesic_reduce
-from latentgeo import geodesic_chunks as chunks
+from latentgeo.geodesics import _chunks as chunks
 
 
 def dense_rows(g, src, directed, limit):

@@ -258,7 +258,7 @@ def test_radius_boundary_inclusive_and_zero_radius():
 
 
 def test_radius_blocks(monkeypatch):
-    import latentgeo.graph as graph_mod
+    import latentgeo.neighbors._graph as graph_mod
 
     rng = np.random.default_rng(7)
     X = rng.normal(size=(70, 5)).astype(np.float32)

@@ -14,7 +14,7 @@ from scipy.spatial.distance import squareform
 
 import latentgeo
 from latentgeo import KNNResult
-from latentgeo.hubness import (
+from latentgeo.hubs import (
     antihub_occurrence,
     atkinson,
     gini,

@@ -439,7 +439,7 @@ def test_torch_autograd_through_the_far_tail():
 )
 def test_rust_kernel_matches_the_array_api_formula(seed, c, spread, margin, n_nodes):
     # numpy input runs the Rust kernel; the array-API formula is the independent reference.
-    from latentgeo.losses import expected_accuracy as E
+    from latentgeo.losses import _expected_accuracy as E
 
     rng = np.random.default_rng(seed)
     f = rng.normal(scale=spread, size=(5, c))

@@ -329,7 +329,7 @@ def test_distance_requirements():
 
 
 def test_blocking_does_not_change_results(monkeypatch):
-    import latentgeo.reduction as reduction
+    import latentgeo.hubs._reduction as reduction
 
     X = data(10, n=60, d=5)
     cand = latentgeo.knn(X, 15)

@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 import latentgeo
-from latentgeo.weights import (
-    bfloat16_to_float32,
-    float32_to_bfloat16,
-    list_tensors,
-    load_weights,
-    save_safetensors,
-)
+from latentgeo.unargmax import list_tensors, load_weights, save_safetensors
+from latentgeo.unargmax._weights import bfloat16_to_float32, float32_to_bfloat16
 
 RNG = np.random.default_rng(0)
 W32 = RNG.standard_normal((7, 3)).astype(np.float32)

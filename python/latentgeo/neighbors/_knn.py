@@ -1,4 +1,4 @@
-"""Exact k-nearest neighbours: the substrate shared by hubness, graphs and geodesics."""
+"""Exact k-nearest neighbours (Rust core) and the kNN input gate (`as_knn`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
-from ._progress import Progress
-from ._validate import as_float_matrix, check_choice, check_int, check_n_threads, float_dtype
-
-__all__ = ["KNNResult", "knn", "as_knn", "METRICS"]
+from .. import _core
+from .._progress import Progress
+from .._validate import (
+    as_float_matrix,
+    check_choice,
+    check_int,
+    check_n_threads,
+    float_dtype,
+)
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "inner_product")
 
@@ -258,3 +262,9 @@ def _from_sparse(graph, k) -> KNNResult:
 
 def _indptr(rows: np.ndarray, m: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m))])
+
+
+def _is_knn_like(obj) -> bool:
+    """True for the precomputed kNN forms accepted by `as_knn` (not vectors)."""
+    is_pair = isinstance(obj, tuple) and len(obj) == 2
+    return isinstance(obj, KNNResult) or is_pair or sp.issparse(obj)

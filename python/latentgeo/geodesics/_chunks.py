@@ -9,23 +9,27 @@ memory stays at one block of ``block_size * n`` values.
 
 from __future__ import annotations
 
-import numbers
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from . import _core
-from ._progress import Progress
-from ._validate import check_choice, check_int, check_n_threads
-from .geodesic import _as_csr, _as_sources, _check_dtype, _core_csr, geodesic_neighbors
-
-__all__ = ["geodesic_blocks", "geodesic_reduce", "GEODESIC_REDUCTIONS"]
+from .. import _core
+from .._progress import Progress
+from .._validate import (
+    check_choice,
+    check_int,
+    check_n_threads,
+)
+from ..neighbors._gate import _as_csr, _as_sources, _core_csr
+from ._dijkstra import _check_dtype, _check_limit, geodesic_neighbors
 
 #: Accepted values of ``reduction`` in :func:`geodesic_reduce`.
 GEODESIC_REDUCTIONS = ("min", "max", "mean", "sum", "count", "topk")
 
+
 #: Values per block when ``block_size=None`` (64 MB of float32, 128 MB of float64).
 BLOCK_VALUES = 1 << 24
+
 
 #: Per-source top-k uses the early-stopping :func:`latentgeo.geodesic_neighbors` up to this k.
 NEIGHBORS_MAX_K = 1024
@@ -39,17 +43,6 @@ class _BlockProgress:
 
     def __call__(self, done: int, total: int) -> None:
         self.bar(self.offset + int(done), self.total)
-
-
-def _check_limit(limit) -> Optional[float]:
-    if limit is None:
-        return None
-    if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, numbers.Real):
-        raise TypeError(f"limit must be a number, got {limit!r}")
-    limit = float(limit)
-    if not limit >= 0:
-        raise ValueError(f"limit must be a number >= 0, got {limit}")
-    return limit
 
 
 def _block_size(block_size, n: int, m: int) -> int:

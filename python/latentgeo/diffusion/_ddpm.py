@@ -12,7 +12,8 @@ from typing import Tuple
 import numpy as np
 
 from .._validate import check_choice
-from .processes import DiscreteDDPM, _as_state, _per_sample, check_betas
+from ._discrete import DiscreteDDPM, check_betas
+from ._process import _as_state, _per_sample
 
 __all__ = [
     "VARIANCES",

@@ -22,10 +22,10 @@ from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["load_weights", "list_tensors", "save_safetensors", "SUPPORTED_DTYPES"]
-
 #: safetensors dtypes that :func:`load_weights` reads, with their little-endian storage type.
 SUPPORTED_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
+
+
 # Bytes per element of every safetensors dtype, to validate the data offsets of any tensor.
 _ITEMSIZE = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
@@ -33,17 +33,20 @@ _ITEMSIZE = {
     "U32": 4, "I32": 4, "F32": 4,
     "U64": 8, "I64": 8, "F64": 8,
 }  # fmt: skip
+
+
 #: The safetensors format caps the header at 100 MB; a larger length means a corrupt file.
 MAX_HEADER_BYTES = 100_000_000
+
+
 _EXTENSIONS = (".npy", ".npz", ".safetensors")
+
+
 # Tensor names listed in full in an error message; longer lists are cut.
 _MAX_NAMES_SHOWN = 20
 
+
 Shape = Tuple[int, ...]
-
-
-# ---------------------------------------------------------------------------------------------
-# File kinds.
 
 
 def _check_path(path) -> Tuple[Path, str]:
@@ -59,10 +62,6 @@ def _check_path(path) -> Tuple[Path, str]:
             f"{', '.join(_EXTENSIONS)}"
         )
     return p, ext
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors.
 
 
 class _SafetensorsHeader:
@@ -189,10 +188,6 @@ def float32_to_bfloat16(x: np.ndarray) -> np.ndarray:
     return rounded.astype(np.uint16)
 
 
-# ---------------------------------------------------------------------------------------------
-# .npz: headers are read from the zip members without loading the data.
-
-
 def _npz_headers(path: Path) -> Dict[str, Tuple[str, Shape]]:
     out: Dict[str, Tuple[str, Shape]] = {}
     try:
@@ -223,10 +218,6 @@ def _npy_header(path: Path) -> Tuple[str, Shape]:
     return str(arr.dtype), tuple(arr.shape)
 
 
-# ---------------------------------------------------------------------------------------------
-# Public functions.
-
-
 def list_tensors(path) -> Dict[str, Tuple[str, Shape]]:
     """The tensors stored in a weight file, without reading their data.
 
@@ -252,7 +243,7 @@ def list_tensors(path) -> Dict[str, Tuple[str, Shape]]:
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from latentgeo.weights import save_safetensors, list_tensors
+    >>> from latentgeo.unargmax import save_safetensors, list_tensors
     >>> path = os.path.join(tempfile.mkdtemp(), "head.safetensors")
     >>> save_safetensors(path, {"lm_head.weight": np.zeros((5, 3), np.float32)})
     >>> list_tensors(path)
@@ -347,7 +338,7 @@ def load_weights(
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from latentgeo.weights import save_safetensors, load_weights
+    >>> from latentgeo.unargmax import save_safetensors, load_weights
     >>> path = os.path.join(tempfile.mkdtemp(), "head.safetensors")
     >>> W0 = np.arange(6, dtype=np.float32).reshape(3, 2)
     >>> save_safetensors(path, {"w": W0, "b": np.ones(3, np.float16)})

@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from .._validate import check_choice
-from .processes import DiscreteDDPM, NoiseProcess, _as_state
+from ._discrete import DiscreteDDPM
+from ._process import NoiseProcess, _as_state
 
 __all__ = ["MODEL_KINDS", "ModelAdapter"]
 

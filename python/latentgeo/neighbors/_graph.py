@@ -9,20 +9,29 @@ duplicate points have weight 0 and are kept as explicit zeros (never pass such a
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
-from ._validate import as_float_matrix, check_choice, check_int
-from .knn import METRICS, KNNResult, as_knn
-
-__all__ = ["knn_graph", "as_graph", "connected_components"]
+from .._validate import (
+    as_float_matrix,
+    check_choice,
+    check_int,
+    check_real,
+)
+from ._gate import _symmetrize, _to_csr
+from ._knn import METRICS, KNNResult, as_knn
 
 _MODES = ("knn", "mutual", "radius")
+
+
 _SYMMETRIZE = ("union", "mutual", "none")
+
+
 _WEIGHTS = ("distance", "unit")
+
+
 # Entries of one block of the O(n^2) radius computation (32 MiB of float64).
 _RADIUS_BLOCK = 1 << 22
 
@@ -134,101 +143,6 @@ def knn_graph(
     return _to_csr(key, _apply_weight(w, power), n)
 
 
-def as_graph(graph, *, symmetrize: Optional[str] = None) -> sp.csr_matrix:
-    """Validate a user's sparse graph and return it in the canonical form used by latentgeo.
-
-    Parameters
-    ----------
-    graph : scipy.sparse matrix or array, shape (n, n)
-        Stored entries are edges with their weights; explicit zeros are zero-weight edges.
-        Repeated (i, j) entries (possible in COO or non-canonical CSR) are parallel edges and
-        only the smallest weight is kept (they are *not* summed as ``tocsr()`` would). Dense
-        arrays are refused: they cannot tell a zero-weight edge from a missing one.
-    symmetrize : {"union", "mutual", "none"}, optional
-        As in :func:`knn_graph` (a symmetrised edge takes the smaller of its two weights).
-        ``None`` or ``"none"`` keeps the graph as it is (directed). Self-loops are kept.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        (n, n) float64 weights with sorted indices and no duplicate entries, explicit zeros kept.
-
-    Raises
-    ------
-    TypeError
-        If `graph` is not a scipy.sparse matrix or does not hold real numbers.
-    ValueError
-        If it is not square or has a NaN, infinite or negative weight.
-    """
-    if not sp.issparse(graph):
-        raise TypeError(
-            f"graph must be a scipy.sparse matrix, got {type(graph).__name__}; a dense array "
-            "cannot tell a zero-weight edge from a missing one (build e.g. a scipy.sparse "
-            "csr_matrix from the edge lists)"
-        )
-    if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:
-        raise ValueError(f"graph must be square (n, n), got shape {graph.shape}")
-    if graph.dtype.kind not in "biuf":
-        raise TypeError(f"graph weights must be real numbers, got dtype {graph.dtype}")
-    how = "none" if symmetrize is None else check_choice(symmetrize, "symmetrize", _SYMMETRIZE)
-    n = int(graph.shape[0])
-    coo = graph.tocoo()
-    rows = np.asarray(coo.row, dtype=np.int64)
-    cols = np.asarray(coo.col, dtype=np.int64)
-    w = np.asarray(coo.data, dtype=np.float64)
-    bad = ~np.isfinite(w)
-    if bad.any():
-        i = int(np.argmax(bad))
-        kind = "NaN" if np.isnan(w[i]) else "infinite"
-        raise ValueError(f"graph has a {kind} weight at ({rows[i]}, {cols[i]})")
-    neg = w < 0
-    if neg.any():
-        i = int(np.argmax(neg))
-        raise ValueError(
-            f"graph has a negative weight {float(w[i])!r} at ({rows[i]}, {cols[i]}); edge "
-            "weights must be non-negative"
-        )
-    key, w = _symmetrize(rows * n + cols, w, n, how)
-    return _to_csr(key, w, n)
-
-
-def connected_components(graph, *, directed: bool = False) -> Tuple[int, np.ndarray]:
-    """Connected components of a graph, numbered deterministically.
-
-    Parameters
-    ----------
-    graph : scipy.sparse matrix, shape (n, n)
-        Any graph :func:`as_graph` accepts; every stored entry (explicit zeros included) is an
-        edge.
-    directed : bool
-        ``False``: edges are followed in both directions (weakly connected components).
-        ``True``: strongly connected components of the directed graph.
-
-    Returns
-    -------
-    n_components : int
-        Number of components.
-    labels : ndarray of int64, shape (n,)
-        Component of each node. Components are numbered 0, 1, ... in the order of their smallest
-        node, so node 0 is in component 0 and the labels depend only on the partition.
-    """
-    g = as_graph(graph)
-    n_comp, labels = csgraph.connected_components(
-        g, directed=bool(directed), connection="strong", return_labels=True
-    )
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size:
-        _, first = np.unique(labels, return_index=True)  # first node of each raw label
-        relabel = np.empty(first.size, dtype=np.int64)
-        relabel[np.argsort(first, kind="stable")] = np.arange(first.size)
-        labels = relabel[labels]
-    return int(n_comp), labels
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
 def _check_metric(metric) -> str:
     metric = check_choice(metric, "metric", METRICS)
     if metric == "inner_product":
@@ -260,19 +174,11 @@ def _check_weight(weight) -> Optional[float]:
         raise TypeError(
             f"weight must be 'distance', 'unit' or a float exponent p > 0, got {weight!r}"
         )
-    p = float(weight)
-    if not np.isfinite(p) or p <= 0:
-        raise ValueError(f"the weight exponent p must be a finite number > 0, got {weight!r}")
-    return p
+    return check_real(weight, "the weight exponent p", low=0, low_open=True)
 
 
 def _check_radius(radius) -> float:
-    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, numbers.Real):
-        raise TypeError(f"radius must be a number, got {radius!r}")
-    r = float(radius)
-    if not np.isfinite(r) or r < 0:
-        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
-    return r
+    return check_real(radius, "radius", low=0)
 
 
 def _apply_weight(w: np.ndarray, power: Optional[float]) -> np.ndarray:
@@ -378,42 +284,3 @@ def _pair_distances(X, norms, bi, bj, metric) -> np.ndarray:
             sq = np.einsum("ij,ij->i", diff, diff)
             out[s : s + step] = np.sqrt(sq) if metric == "euclidean" else sq
     return out
-
-
-def _dedupe_min(key: np.ndarray, w: np.ndarray):
-    """Sort edges by key (row * n + col) and keep the smallest weight of each repeated key."""
-    order = np.lexsort((w, key))
-    key, w = key[order], w[order]
-    first = np.ones(key.size, dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    return key[first], w[first]
-
-
-def _symmetrize(key: np.ndarray, w: np.ndarray, n: int, how: str):
-    """Edge keys (sorted, unique) and weights after symmetrisation, by index arithmetic only.
-
-    Sparse ``maximum``/``minimum`` or ``G + G.T`` would drop or merge explicit zeros, so the
-    union and mutual graphs are built from the (row, col) keys directly.
-    """
-    if how == "union":
-        rev = (key % n) * n + key // n
-        key, w = np.concatenate([key, rev]), np.concatenate([w, w])
-    key, w = _dedupe_min(key, w)
-    if how == "mutual" and key.size:
-        rev = (key % n) * n + key // n
-        pos = np.minimum(np.searchsorted(key, rev), key.size - 1)
-        found = key[pos] == rev
-        key, w = key[found], np.minimum(w[found], w[pos[found]])
-    return key, w
-
-
-def _to_csr(key: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
-    """CSR matrix from sorted unique keys row * n + col; nothing is dropped."""
-    idx_dtype = np.int32 if max(n, key.size) < 2**31 - 1 else np.int64
-    rows = key // n if n else key
-    cols = (key % n if n else key).astype(idx_dtype)
-    indptr = np.zeros(n + 1, dtype=idx_dtype)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    g = sp.csr_matrix((np.asarray(w, dtype=np.float64), cols, indptr), shape=(n, n))
-    g.has_sorted_indices = True
-    return g

@@ -13,15 +13,20 @@ from typing import Optional
 import numpy as np
 from scipy.special import ndtr
 
-from ._validate import as_float_matrix, check_choice, check_int, check_n_threads
-from .hubness import _is_knn_like
-from .knn import KNNResult, as_knn, knn
-
-__all__ = ["reduce_hubness", "REDUCTIONS"]
+from .._validate import (
+    as_float_matrix,
+    check_choice,
+    check_int,
+    check_n_threads,
+)
+from ..neighbors._knn import KNNResult, _is_knn_like, as_knn, knn
 
 REDUCTIONS = ("mp", "mp_gaussian", "mp_empiric", "ls", "nicdm", "csls", "dissim")
 
+
 _ALIASES = {"mp": "mp_gaussian"}
+
+
 _PARAMS = {
     "mp_gaussian": {},
     "mp_empiric": {},
@@ -30,6 +35,7 @@ _PARAMS = {
     "csls": {"csls_k": 10},
     "dissim": {"dissim_k": 5},
 }
+
 
 # Elements per temporary block in the chunked methods (about 2 MB of float64 each).
 _BLOCK = 1 << 18
@@ -195,10 +201,6 @@ def reduce_hubness(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Checks and preparation.
-
-
 def _method_params(name: str, given: dict) -> dict:
     allowed = _PARAMS[name]
     unknown = sorted(set(given) - set(allowed))
@@ -249,10 +251,6 @@ def _row_blocks(n: int, per_row: int):
     step = max(1, _BLOCK // max(1, per_row))
     for lo in range(0, n, step):
         yield lo, min(n, lo + step)
-
-
-# ---------------------------------------------------------------------------------------------
-# The methods: each maps sorted (d, idx) of shape (n, c) to reduced dissimilarities (n, c).
 
 
 def _std_scores(d: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:

@@ -14,14 +14,19 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from . import _core
-from ._progress import Progress
-from ._validate import as_float_matrix, check_choice, check_int, check_n_threads
-from .knn import METRICS, knn
-
-__all__ = ["HubSample", "sample_hubs", "norm_truncation"]
+from .. import _core
+from .._progress import Progress
+from .._validate import (
+    as_float_matrix,
+    check_choice,
+    check_int,
+    check_n_threads,
+)
+from ..neighbors._knn import METRICS, knn
 
 DEFAULT_THRESHOLD = 50
+
+
 DEFAULT_MAX_BATCHES = 100
 
 

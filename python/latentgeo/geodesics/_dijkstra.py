@@ -8,118 +8,24 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
-from ._progress import Progress
-from ._validate import check_int, check_n_threads
-
-__all__ = ["geodesic", "geodesic_neighbors", "reconstruct_path", "NO_PREDECESSOR"]
+from .. import _core
+from .._progress import Progress
+from .._validate import (
+    check_int,
+    check_n_threads,
+    check_real,
+)
+from ..neighbors._components import _geodesic_policy
+from ..neighbors._gate import _as_csr, _as_sources, _core_csr
 
 #: Predecessor of a source or of an unreached node (scipy's sentinel).
 NO_PREDECESSOR = -9999
 
-_INT32_MAX = np.iinfo(np.int32).max
 
-
-def _as_csr(graph):
-    """(n, indptr int64, indices int32/int64, weights float64) of a square graph, validated.
-
-    Sparse input is converted as scipy's csgraph converts it (``tocsr()``, so duplicate entries
-    of a COO matrix are summed while duplicates stored in a CSR matrix stay separate arcs).
-    Dense input follows scipy's dense csgraph convention: 0 and +inf mean "no edge".
-    """
-    if sp.issparse(graph):
-        if graph.dtype.kind not in "biuf":
-            raise TypeError(f"the graph must hold real numbers, got dtype {graph.dtype}")
-        shape = graph.shape
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {shape}")
-        g = graph.tocsr()
-        weights = np.asarray(g.data, dtype=np.float64)
-        indptr, indices = g.indptr, g.indices
-    else:
-        if isinstance(graph, np.ma.MaskedArray):
-            raise TypeError(
-                "masked arrays are not supported; pass a scipy.sparse matrix or a dense array "
-                "with 0 (or inf) for missing edges"
-            )
-        arr = np.asarray(graph)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(
-                f"the graph must be a scipy.sparse matrix or a real dense array, got dtype "
-                f"{arr.dtype}"
-            )
-        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {arr.shape}")
-        arr = np.asarray(arr, dtype=np.float64)
-        if np.isnan(arr).any():
-            r, c = np.argwhere(np.isnan(arr))[0]
-            raise ValueError(f"the graph has a NaN weight at ({r}, {c})")
-        g = sp.csr_array(np.where(np.isposinf(arr), 0.0, arr))
-        weights, indptr, indices = g.data, g.indptr, g.indices
-        shape = arr.shape
-    n = int(shape[0])
-    indptr = np.asarray(indptr)
-    bad = ~(weights >= 0) | ~np.isfinite(weights)
-    if bad.any():
-        p = int(np.argmax(bad))
-        row = int(np.searchsorted(indptr, p, side="right") - 1)
-        w = weights[p]
-        what = "NaN" if np.isnan(w) else ("negative" if w < 0 else "infinite")
-        raise ValueError(
-            f"edge ({row}, {int(indices[p])}) has a {what} weight {w}; geodesic needs finite "
-            "weights >= 0"
-        )
-    return n, indptr, indices, weights
-
-
-def _symmetrise(n, indptr, indices, weights):
-    """CSR arrays of the union of G and G^T: i and j are joined when either arc is stored, with
-    the smallest stored weight (duplicates included); rows sorted by column, self-loops dropped
-    (they never shorten a path). The input arrays are not modified."""
-    g = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
-    both = sp.hstack([g, g.T.tocsr()], format="csr")  # row u: G[u, :] then G^T[u, :] + n
-    cols = both.indices.copy()
-    cols[cols >= n] -= n
-    c = sp.csr_matrix((both.data.copy(), cols, both.indptr), shape=(n, n))
-    c.has_sorted_indices = False
-    c.sort_indices()
-    rows = np.repeat(np.arange(n, dtype=c.indices.dtype), np.diff(c.indptr))
-    cols, data = c.indices, c.data
-    first = np.ones(cols.size, dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    starts = np.flatnonzero(first)
-    data = np.minimum.reduceat(data, starts) if starts.size else data[:0]
-    rows, cols = rows[starts], cols[starts]
-    off_diagonal = rows != cols
-    rows, cols, data = rows[off_diagonal], cols[off_diagonal], data[off_diagonal]
-    out_indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=out_indptr[1:])
-    return out_indptr, cols, data
-
-
-def _as_sources(sources, n):
-    """(1-D int64 array of sources, whether a single int was given)."""
-    if sources is None:
-        return np.arange(n, dtype=np.int64), False
-    if isinstance(sources, numbers.Integral) and not isinstance(sources, (bool, np.bool_)):
-        arr = np.array([int(sources)], dtype=np.int64)
-        scalar = True
-    else:
-        arr = np.asarray(sources)
-        if arr.ndim != 1:
-            raise ValueError(
-                f"sources must be None, an int or a 1-D array of ints, got shape {arr.shape}"
-            )
-        if arr.size == 0:
-            arr = arr.astype(np.int64)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"sources must be integers, got dtype {arr.dtype}")
-        scalar = False
-    bad = (arr < 0) | (arr >= n)
-    if bad.any():
-        s = int(arr[np.argmax(bad)])
-        raise ValueError(f"source {s} is out of range for a graph with {n} nodes")
-    return np.ascontiguousarray(arr, dtype=np.int64), scalar
+def _check_limit(limit) -> Optional[float]:
+    if limit is None:
+        return None
+    return check_real(limit, "limit", low=0, allow_inf=True)
 
 
 def _check_out(out, shape, dtype):
@@ -145,18 +51,6 @@ def _check_dtype(dtype) -> np.dtype:
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
     return dt
-
-
-def _core_csr(n, indptr, indices, weights, directed):
-    """(indptr int64, indices int32/int64, weights float64), contiguous, as the Rust core takes
-    them; symmetrised (union, smaller weight) unless `directed`."""
-    if not directed:
-        indptr, indices, weights = _symmetrise(n, indptr, indices, weights)
-    idx_dtype = np.int32 if max(n, indices.size) <= _INT32_MAX else np.int64
-    indices = np.ascontiguousarray(indices, dtype=idx_dtype)
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
-    return indptr, indices, weights
 
 
 def geodesic(
@@ -259,15 +153,8 @@ def geodesic(
     """
     dt = _check_dtype(dtype)
     n_threads = check_n_threads(n_threads)
-    if limit is not None:
-        if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, numbers.Real):
-            raise TypeError(f"limit must be a number, got {limit!r}")
-        limit = float(limit)
-        if not limit >= 0:
-            raise ValueError(f"limit must be a number >= 0, got {limit}")
+    limit = _check_limit(limit)
     if not (isinstance(policy, str) and policy == "inf"):
-        from .geodesic_scores import _geodesic_policy  # lazy: geodesic_scores imports us
-
         graph, sources = _geodesic_policy(graph, sources, policy, X, metric, n_threads)
     n, indptr, indices, weights = _as_csr(graph)
     src, scalar = _as_sources(sources, n)
