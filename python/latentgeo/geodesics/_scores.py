@@ -22,10 +22,10 @@ from .._validate import (
     check_int,
     check_n_threads,
 )
-from ..neighbors._components import COMPONENT_POLICIES, handle_components
+from ..neighbors._components import COMPONENT_POLICIES, _handle_components
 from ..neighbors._gate import as_graph
-from ..neighbors._graph import _apply_weight, _check_metric, _check_weight, knn_graph
-from ..neighbors._knn import knn
+from ..neighbors._graph import _apply_weight, _check_metric, _check_weight, _graph_from_knn
+from ..neighbors._knn import _knn
 from ._dijkstra import geodesic
 
 
@@ -107,15 +107,24 @@ def geodesic_scores(
     >>> latentgeo.geodesic_scores(X, [0.25], k=1, return_distances=True)[1].tolist()
     [0.25, 1.25, 2.25, 3.25]
     """
+    X = as_float_matrix(X, "X")
+    C = np.asarray(centres)
+    single = C.ndim == 1
+    C = as_float_matrix(C[None, :] if single else C, "centres")
+    scores, dist = _geodesic_scores(X, C, k, metric, graph, weight, policy, n_threads)
+    if single:
+        scores, dist = scores[0], dist[0]
+    return (scores, dist) if return_distances else scores
+
+
+def _geodesic_scores(X, C, k, metric, graph, weight, policy, n_threads):
+    """``(scores, distances)``, both (c, n), of :func:`geodesic_scores` for checked matrices `X`
+    (n, d) and `C` (c, d); the other arguments are checked here."""
     policy = check_choice(policy, "policy", COMPONENT_POLICIES)
     metric = _check_metric(metric)
     power = _check_weight(weight)
     n_threads = check_n_threads(n_threads)
-    X = as_float_matrix(X, "X")
     n, d = X.shape
-    C = np.asarray(centres)
-    single = C.ndim == 1
-    C = as_float_matrix(C[None, :] if single else C, "centres")
     if C.shape[1] != d:
         raise ValueError(
             f"centres have {C.shape[1]} features but X has {d}; they must have the same dimension"
@@ -125,12 +134,12 @@ def geodesic_scores(
         raise ValueError(f"k={k} must be smaller than the number of points n={n}")
 
     if graph is None:
-        g = knn_graph(X, k, metric=metric, weight=weight, n_threads=n_threads)
+        g = _graph_from_knn(_knn(X, k, metric, n_threads=n_threads), "union", power)
     else:
         g = as_graph(graph, symmetrize="union")
         if g.shape[0] != n:
             raise ValueError(f"graph has {g.shape[0]} nodes but X has {n} points; they must match")
-    g, info = handle_components(g, policy, X=X, metric=metric, weight=weight, n_threads=n_threads)
+    g, info = _handle_components(g, policy, X, metric, power, n_threads)
     kept = info.get("kept")
     Xk = X if kept is None else X[kept]
     nk = Xk.shape[0]
@@ -138,10 +147,8 @@ def geodesic_scores(
         raise ValueError(
             f"k={k} exceeds the {nk} points of the largest component kept by policy='largest'"
         )
-    g = as_graph(g)  # canonical CSR (already symmetric)
-
     c = C.shape[0]
-    res = knn(Xk, k, metric=metric, query=C.astype(Xk.dtype, copy=False), n_threads=n_threads)
+    res = _knn(Xk, k, metric, C.astype(Xk.dtype, copy=False), n_threads=n_threads)
     cd = np.asarray(res.distances, dtype=np.float64).ravel()
     if metric == "cosine":
         cd = np.maximum(cd, 0.0)  # rounding can make 1 - cos slightly negative
@@ -160,10 +167,7 @@ def geodesic_scores(
     else:
         dist = np.full((c, n), np.inf)
         dist[:, kept] = dk
-    scores = _scores_from_distances(dist)
-    if single:
-        scores, dist = scores[0], dist[0]
-    return (scores, dist) if return_distances else scores
+    return _scores_from_distances(dist), dist
 
 
 def summarize(
@@ -231,9 +235,8 @@ def summarize(
         max_similarity = float(max_similarity)
         if np.isnan(max_similarity):
             raise ValueError("max_similarity must be a number, got NaN")
-    scores = geodesic_scores(
-        X, c, k, metric=metric, graph=graph, weight=weight, policy=policy, n_threads=n_threads
-    )
+    C = as_float_matrix(c[None, :], "centre")
+    scores = _geodesic_scores(X, C, k, metric, graph, weight, policy, n_threads)[0][0]
     order = np.lexsort((np.arange(n), -scores))
     order = order[scores[order] > 0]
     if max_similarity is None:

@@ -15,7 +15,7 @@ from .._validate import (
     check_int,
     check_n_threads,
 )
-from ..neighbors._knn import _is_knn_like, as_knn, knn
+from ..neighbors._knn import METRICS, _is_knn_like, _knn, as_knn
 from ._reduction import REDUCTIONS, reduce_hubness
 from ._scores import (
     _as_counts,
@@ -251,14 +251,15 @@ def hubness(
                 f"k={k} must be smaller than the number of points n={n} (each point is "
                 "excluded from its own neighbours)"
             )
+        metric = check_choice(metric, "metric", METRICS)
         if reduction is None:
-            res = knn(X, k, metric=metric, n_threads=n_threads, progress=progress)
+            res = _knn(X, k, metric, n_threads=n_threads, progress=progress)
         else:
             if n_candidates is None:
                 n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
             elif n_candidates > n - 1:
                 raise ValueError(f"n_candidates={n_candidates} must be smaller than n={n}")
-            candidates = knn(X, n_candidates, metric=metric, n_threads=n_threads, progress=progress)
+            candidates = _knn(X, n_candidates, metric, n_threads=n_threads, progress=progress)
 
     if reduction is not None:
         res = reduce_hubness(candidates, reduction, k=k, X=X, **(reduction_params or {}))

@@ -22,7 +22,7 @@ from .._validate import (
     check_int,
     check_n_threads,
 )
-from ..neighbors._knn import METRICS, knn
+from ..neighbors._knn import METRICS, _knn
 
 DEFAULT_THRESHOLD = 50
 
@@ -319,7 +319,7 @@ def _check_batch_params(n: int, k: int, top: Optional[int]) -> None:
 
 
 def _k_occurrence(Z: np.ndarray, k: int, metric: str, n_threads, progress: bool) -> np.ndarray:
-    res = knn(Z, k, metric=metric, n_threads=n_threads, progress=progress)
+    res = _knn(Z, k, metric, n_threads=n_threads, progress=progress)
     return _core.k_occurrence(res.indices, res.n_index)
 
 

@@ -13,7 +13,7 @@ from .._validate import (
 )
 from ._gate import _as_csr, _as_sources, as_graph, connected_components
 from ._graph import _apply_weight, _check_metric, _check_weight
-from ._knn import knn
+from ._knn import _knn
 
 #: Accepted values of ``policy`` for disconnected graphs.
 COMPONENT_POLICIES = ("inf", "raise", "connect", "largest")
@@ -87,6 +87,19 @@ def handle_components(
     (2, [[1, 2]], [9.0])
     """
     policy = check_choice(policy, "policy", COMPONENT_POLICIES)
+    if policy == "connect":
+        if X is None:
+            raise ValueError(
+                "policy='connect' needs the vectors X to measure distances between components"
+            )
+        X = as_float_matrix(X, "X")
+        metric = _check_metric(metric)
+    return _handle_components(graph, policy, X, metric, _check_weight(weight), n_threads)
+
+
+def _handle_components(graph, policy, X, metric, power, n_threads):
+    """:func:`handle_components` on checked arguments (`X` a checked matrix when policy is
+    "connect"; `power` the weight exponent, None for unit weights)."""
     n_comp, labels = connected_components(graph)
     info = {"n_components": n_comp, "labels": labels}
     if policy == "inf":
@@ -108,21 +121,14 @@ def handle_components(
         info["kept"] = kept
         return g[kept][:, kept].tocsr(), info
     # policy == "connect"
-    if X is None:
-        raise ValueError(
-            "policy='connect' needs the vectors X to measure distances between components"
-        )
-    X = as_float_matrix(X, "X")
     if X.shape[0] != n:
         raise ValueError(f"X has {X.shape[0]} rows but the graph has {n} nodes; they must match")
-    metric = _check_metric(metric)
-    power = _check_weight(weight)
     members = [np.flatnonzero(labels == c) for c in range(n_comp)]
     pairs, dists = [], []
     for a in range(n_comp):
         for b in range(a + 1, n_comp):
             ia, ib = members[a], members[b]
-            res = knn(X[ib], 1, metric=metric, query=X[ia], n_threads=n_threads)
+            res = _knn(np.ascontiguousarray(X[ib]), 1, metric, X[ia], n_threads=n_threads)
             d = np.asarray(res.distances[:, 0], dtype=np.float64)
             r = int(np.argmin(d))  # first (lowest index in a) of the closest pairs
             pairs.append((int(ia[r]), int(ib[res.indices[r, 0]])))

@@ -138,7 +138,15 @@ def knn_graph(
                 res = res.head(k)
         else:
             res = as_knn(X_or_knn, k, metric=metric, n_threads=n_threads)
-        n, rows, cols, dist = _knn_edges(res)
+        return _graph_from_knn(res, how, power)
+    key, w = _symmetrize(rows * n + cols, dist, n, how)
+    return _to_csr(key, _apply_weight(w, power), n)
+
+
+def _graph_from_knn(res: KNNResult, how: str, power: Optional[float]) -> sp.csr_matrix:
+    """The kNN graph of a checked :class:`KNNResult`, symmetrised by `how`, weighted by
+    ``distance ** power`` (unit weights for None)."""
+    n, rows, cols, dist = _knn_edges(res)
     key, w = _symmetrize(rows * n + cols, dist, n, how)
     return _to_csr(key, _apply_weight(w, power), n)
 

@@ -166,10 +166,17 @@ def knn(
             )
         raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
 
-    qarg = None if self_join else Q
+    return _knn(X, k, metric, None if self_join else Q, exclude, n_threads, progress)
+
+
+def _knn(X, k, metric, qarg=None, exclude=True, n_threads=None, progress=False) -> KNNResult:
+    """:func:`knn` on checked input: `X` (and `qarg`, the query or None for a self-join) finite,
+    C-contiguous, of one float dtype; 1 <= k <= the points available; `exclude` only applies to a
+    self-join."""
+    exclude = exclude and qarg is None
     with Progress(1, "knn", enabled=bool(progress)) as bar:
         idx, dist = _knn_call(X, qarg, k, metric, 0 if exclude else None, n_threads, bar)
-    return KNNResult(idx, dist, metric, n, self_join)
+    return KNNResult(idx, dist, metric, X.shape[0], qarg is None)
 
 
 def as_knn(obj, k: Optional[int] = None, *, metric: str = "euclidean", n_threads=None) -> KNNResult:
