@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from cli_helpers import run, run_json
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial.distance import cdist
+from support.cli import run, run_json
 
 import latentgeo
 from latentgeo.datasets import make_example

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from cli_helpers import assert_error, run, run_json
 from scipy.optimize import linprog
+from support.cli import assert_error, run, run_json
 
 import latentgeo
 from latentgeo.cli import _audit as cli_audit

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from cli_helpers import assert_error, run, run_json
+from support.cli import assert_error, run, run_json
 
 from latentgeo.cli import _sample as cli_sample
 from latentgeo.diffusion import VP, GaussianMixture, sample

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from cli_helpers import assert_error, run, run_json
+from support.cli import assert_error, run, run_json
 
 import latentgeo
 from latentgeo.unargmax import save_safetensors

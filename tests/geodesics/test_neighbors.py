@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from graph_strategies import csr_graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
+from support.graphs import csr_graphs
 
 import latentgeo
 from latentgeo import geodesic_neighbors

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from losses_helpers import central_diff
 from scipy import integrate, stats
 from scipy.special import log_softmax, ndtr, softmax
+from support.numeric import central_diff
 
 from latentgeo.losses import (
     accuracy,

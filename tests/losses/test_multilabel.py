@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from losses_helpers import central_diff
 from scipy.optimize import minimize_scalar
+from support.numeric import central_diff
 
 from latentgeo import losses
 from latentgeo.losses import _common as C
