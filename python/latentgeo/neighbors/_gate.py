@@ -1,5 +1,10 @@
 """The one graph gate: user graphs (scipy.sparse or dense) validated and converted to CSR, the
 symmetrisation rules, source lists, and connected components.
+
+Two entry points share the same checks (:func:`_check_shape_dtype`, :func:`_check_weights`):
+:func:`as_graph`, the canonical form of the kNN-graph tools (sparse only, parallel edges keep
+their smallest weight), and :func:`_as_csr`, scipy csgraph's conventions for Dijkstra (dense
+input with 0/inf for "no edge", COO duplicates summed by ``tocsr()``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,30 @@ from .._validate import (
 )
 
 _SYMMETRIZE = ("union", "mutual", "none")
+
+
+def _check_shape_dtype(shape, dtype) -> None:
+    """A square (n, n) graph of real weights."""
+    if dtype.kind not in "biuf":
+        raise TypeError(f"graph weights must be real numbers, got dtype {dtype}")
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"graph must be a square (n, n) matrix, got shape {shape}")
+
+
+def _check_weights(w: np.ndarray, row_col) -> None:
+    """Raise ValueError naming the first NaN, infinite or negative weight of `w`; ``row_col(i)``
+    gives the (row, column) of entry i."""
+    bad = ~(w >= 0) | np.isinf(w)
+    if bad.any():
+        i = int(np.argmax(bad))
+        v = float(w[i])
+        r, c = row_col(i)
+        kind = "NaN" if np.isnan(v) else ("negative" if v < 0 else "infinite")
+        value = "" if kind == "NaN" else f" {v!r}"
+        raise ValueError(
+            f"graph has a {kind} weight{value} at ({r}, {c}); edge weights must be finite and "
+            "non-negative"
+        )
 
 
 def as_graph(graph, *, symmetrize: Optional[str] = None) -> sp.csr_matrix:
@@ -50,28 +79,14 @@ def as_graph(graph, *, symmetrize: Optional[str] = None) -> sp.csr_matrix:
             "cannot tell a zero-weight edge from a missing one (build e.g. a scipy.sparse "
             "csr_matrix from the edge lists)"
         )
-    if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:
-        raise ValueError(f"graph must be square (n, n), got shape {graph.shape}")
-    if graph.dtype.kind not in "biuf":
-        raise TypeError(f"graph weights must be real numbers, got dtype {graph.dtype}")
+    _check_shape_dtype(graph.shape, graph.dtype)
     how = "none" if symmetrize is None else check_choice(symmetrize, "symmetrize", _SYMMETRIZE)
     n = int(graph.shape[0])
     coo = graph.tocoo()
     rows = np.asarray(coo.row, dtype=np.int64)
     cols = np.asarray(coo.col, dtype=np.int64)
     w = np.asarray(coo.data, dtype=np.float64)
-    bad = ~np.isfinite(w)
-    if bad.any():
-        i = int(np.argmax(bad))
-        kind = "NaN" if np.isnan(w[i]) else "infinite"
-        raise ValueError(f"graph has a {kind} weight at ({rows[i]}, {cols[i]})")
-    neg = w < 0
-    if neg.any():
-        i = int(np.argmax(neg))
-        raise ValueError(
-            f"graph has a negative weight {float(w[i])!r} at ({rows[i]}, {cols[i]}); edge "
-            "weights must be non-negative"
-        )
+    _check_weights(w, lambda i: (rows[i], cols[i]))
     key, w = _symmetrize(rows * n + cols, w, n, how)
     return _to_csr(key, w, n)
 
@@ -159,11 +174,8 @@ def _as_csr(graph):
     Dense input follows scipy's dense csgraph convention: 0 and +inf mean "no edge".
     """
     if sp.issparse(graph):
-        if graph.dtype.kind not in "biuf":
-            raise TypeError(f"the graph must hold real numbers, got dtype {graph.dtype}")
+        _check_shape_dtype(graph.shape, graph.dtype)
         shape = graph.shape
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {shape}")
         g = graph.tocsr()
         weights = np.asarray(g.data, dtype=np.float64)
         indptr, indices = g.indptr, g.indices
@@ -174,32 +186,16 @@ def _as_csr(graph):
                 "with 0 (or inf) for missing edges"
             )
         arr = np.asarray(graph)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(
-                f"the graph must be a scipy.sparse matrix or a real dense array, got dtype "
-                f"{arr.dtype}"
-            )
-        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-            raise ValueError(f"the graph must be a square (n, n) matrix, got shape {arr.shape}")
+        _check_shape_dtype(arr.shape, arr.dtype)
         arr = np.asarray(arr, dtype=np.float64)
-        if np.isnan(arr).any():
-            r, c = np.argwhere(np.isnan(arr))[0]
-            raise ValueError(f"the graph has a NaN weight at ({r}, {c})")
         g = sp.csr_array(np.where(np.isposinf(arr), 0.0, arr))
         weights, indptr, indices = g.data, g.indptr, g.indices
         shape = arr.shape
     n = int(shape[0])
     indptr = np.asarray(indptr)
-    bad = ~(weights >= 0) | ~np.isfinite(weights)
-    if bad.any():
-        p = int(np.argmax(bad))
-        row = int(np.searchsorted(indptr, p, side="right") - 1)
-        w = weights[p]
-        what = "NaN" if np.isnan(w) else ("negative" if w < 0 else "infinite")
-        raise ValueError(
-            f"edge ({row}, {int(indices[p])}) has a {what} weight {w}; geodesic needs finite "
-            "weights >= 0"
-        )
+    _check_weights(
+        weights, lambda p: (int(np.searchsorted(indptr, p, side="right") - 1), int(indices[p]))
+    )
     return n, indptr, indices, weights
 
 
