@@ -7,25 +7,12 @@ from scipy.spatial.distance import cdist
 from support.cli import run, run_json
 
 import latentgeo
-from latentgeo.datasets import make_example
 
 
-@pytest.fixture(scope="module")
-def X():
-    return make_example(n=600, d=32, seed=3)  # 8 clusters: disconnected at k = 10
-
-
-@pytest.fixture
-def npy(tmp_path, X):
-    path = tmp_path / "emb.npy"
-    np.save(path, X)
-    return path
-
-
-def test_sources_json_and_out_agree_with_library(capsys, tmp_path, npy, X):
+def test_sources_json_and_out_agree_with_library(capsys, tmp_path, example_npy, example):
     out = tmp_path / "dist"
-    got = run_json(capsys, "geodesic", npy, "--sources", "0,5,9,5", "--k", 7, "--out", out)
-    g = latentgeo.knn_graph(X, 7)
+    got = run_json(capsys, "geodesic", example_npy, "--sources", "0,5,9,5", "--k", 7, "--out", out)
+    g = latentgeo.knn_graph(example, 7)
     n_comp, labels = latentgeo.connected_components(g)
     assert got["n_components"] == n_comp > 1
     assert got["largest_component"] == np.bincount(labels).max()
@@ -46,32 +33,34 @@ def test_sources_json_and_out_agree_with_library(capsys, tmp_path, npy, X):
         assert "nearest" not in row
 
 
-def test_sources_top_are_geodesic_neighbours(capsys, npy, X):
-    got = run_json(capsys, "geodesic", npy, "--sources", "3,40", "--top", 6)
+def test_sources_top_are_geodesic_neighbours(capsys, example_npy, example):
+    got = run_json(capsys, "geodesic", example_npy, "--sources", "3,40", "--top", 6)
     idx, dist = latentgeo.geodesic_neighbors(
-        latentgeo.knn_graph(X, 10), 6, sources=[3, 40], dtype=np.float64
+        latentgeo.knn_graph(example, 10), 6, sources=[3, 40], dtype=np.float64
     )
     for row, i, d in zip(got["sources"], idx, dist):
         assert [e["index"] for e in row["nearest"]] == i.tolist()
         np.testing.assert_allclose([e["distance"] for e in row["nearest"]], d, rtol=1e-12)
 
 
-def test_sources_text(capsys, tmp_path, npy):
+def test_sources_text(capsys, tmp_path, example_npy):
     rc, out, err = run(
-        capsys, "geodesic", npy, "--sources", "2", "--top", 2, "--out", tmp_path / "d.npy"
+        capsys, "geodesic", example_npy, "--sources", "2", "--top", 2, "--out", tmp_path / "d.npy"
     )
     assert rc == 0 and err == ""
-    assert out.startswith(f"{npy}: 600 x 32 float32\nk-NN union graph: k=10, euclidean, ")
+    assert out.startswith(f"{example_npy}: 600 x 32 float32\nk-NN union graph: k=10, euclidean, ")
     assert "source 2: " in out and " of 599 reachable, distance min " in out
     assert "  nearest: " in out and "wrote " in out and "(1 x 600 float32 distances)" in out
 
 
-def test_centre_mean_matches_summarize_and_scores(capsys, tmp_path, npy, X):
+def test_centre_mean_matches_summarize_and_scores(capsys, tmp_path, example_npy, example):
     out = tmp_path / "scores.npy"
-    got = run_json(capsys, "geodesic", npy, "--centre", "mean", "--top", 5, "--k", 8, "--out", out)
-    centre = X.mean(axis=0, dtype=np.float64)
-    scores, dist = latentgeo.geodesic_scores(X, centre, 8, return_distances=True)
-    want = latentgeo.summarize(X, 5, centre=centre, k=8, metric="euclidean")
+    got = run_json(
+        capsys, "geodesic", example_npy, "--centre", "mean", "--top", 5, "--k", 8, "--out", out
+    )
+    centre = example.mean(axis=0, dtype=np.float64)
+    scores, dist = latentgeo.geodesic_scores(example, centre, 8, return_distances=True)
+    want = latentgeo.summarize(example, 5, centre=centre, k=8, metric="euclidean")
     assert [e["index"] for e in got["top"]] == want.tolist()
     np.testing.assert_allclose([e["score"] for e in got["top"]], scores[want], rtol=1e-12)
     np.testing.assert_allclose([e["distance"] for e in got["top"]], dist[want], rtol=1e-12)
@@ -79,25 +68,25 @@ def test_centre_mean_matches_summarize_and_scores(capsys, tmp_path, npy, X):
     assert got["centre"] == "mean" and got["reachable"] == np.isfinite(dist).sum() < 600
     assert got["min"] == pytest.approx(dist.min(), rel=1e-12)
     # Default --top is 10; text output lists them.
-    assert len(run_json(capsys, "geodesic", npy, "--centre", "mean")["top"]) == 10
-    rc, text, _ = run(capsys, "geodesic", npy, "--centre", "mean", "--top", 3)
+    assert len(run_json(capsys, "geodesic", example_npy, "--centre", "mean")["top"]) == 10
+    rc, text, _ = run(capsys, "geodesic", example_npy, "--centre", "mean", "--top", 3)
     assert rc == 0 and "top 3 by geodesic score:" in text and "centre mean: " in text
 
 
-def test_policies(capsys, npy, X):
-    got = run_json(capsys, "geodesic", npy, "--sources", "0", "--policy", "connect")
+def test_policies(capsys, example_npy, example):
+    got = run_json(capsys, "geodesic", example_npy, "--sources", "0", "--policy", "connect")
     assert got["sources"][0]["reachable"] == 599 and got["n_components"] > 1
-    centre = run_json(capsys, "geodesic", npy, "--centre", "mean", "--policy", "connect")
+    centre = run_json(capsys, "geodesic", example_npy, "--centre", "mean", "--policy", "connect")
     assert centre["reachable"] == 600
-    labels = latentgeo.connected_components(latentgeo.knn_graph(X, 10))[1]
+    labels = latentgeo.connected_components(latentgeo.knn_graph(example, 10))[1]
     big = int(np.argmax(np.bincount(labels)))
     inside = int(np.flatnonzero(labels == big)[0])
     outside = int(np.flatnonzero(labels != big)[0])
-    got = run_json(capsys, "geodesic", npy, "--sources", inside, "--policy", "largest")
+    got = run_json(capsys, "geodesic", example_npy, "--sources", inside, "--policy", "largest")
     assert got["sources"][0]["reachable"] == np.bincount(labels).max() - 1
-    rc, out, err = run(capsys, "geodesic", npy, "--sources", outside, "--policy", "largest")
+    rc, out, err = run(capsys, "geodesic", example_npy, "--sources", outside, "--policy", "largest")
     assert rc == 2 and out == "" and f"source {outside} is not in the largest" in err
-    rc, out, err = run(capsys, "geodesic", npy, "--sources", 0, "--policy", "raise")
+    rc, out, err = run(capsys, "geodesic", example_npy, "--sources", 0, "--policy", "raise")
     assert rc == 2 and "connected components" in err
 
 
@@ -116,23 +105,23 @@ def test_policies(capsys, npy, X):
         (["--sources", "1", "--policy", "nope"], "invalid choice"),
     ],
 )
-def test_errors(capsys, npy, argv, match):
-    rc, out, err = run(capsys, "geodesic", npy, *argv)
+def test_errors(capsys, example_npy, argv, match):
+    rc, out, err = run(capsys, "geodesic", example_npy, *argv)
     assert rc == 2 and out == ""
     assert err.startswith("latentgeo: error: ") and err.count("\n") == 1
     assert match in err
 
 
-def test_audit_geodesic_section(capsys, npy, X):
-    assert "geodesic" not in run_json(capsys, "audit", npy, "--no-geodesic")["sections"]
-    sec = run_json(capsys, "audit", npy, "--k", 6)["sections"]["geodesic"]
-    g = latentgeo.knn_graph(X, 6)
+def test_audit_geodesic_section(capsys, example_npy, example):
+    assert "geodesic" not in run_json(capsys, "audit", example_npy, "--no-geodesic")["sections"]
+    sec = run_json(capsys, "audit", example_npy, "--k", 6)["sections"]["geodesic"]
+    g = latentgeo.knn_graph(example, 6)
     n_comp, labels = latentgeo.connected_components(g)
     assert (sec["k"], sec["n_components"]) == (6, n_comp)
     assert sec["largest_component"] == np.bincount(labels).max()
     src = np.unique(np.round(np.linspace(0, 599, 32)).astype(int))
     D = dijkstra(g, indices=src)
-    E = cdist(X[src].astype(np.float64), X.astype(np.float64))
+    E = cdist(example[src].astype(np.float64), example.astype(np.float64))
     pairs = [(r, j) for r, s in enumerate(src) for j in range(600) if j != s]
     ratio = np.array([D[r, j] / E[r, j] for r, j in pairs if np.isfinite(D[r, j])])
     assert sec["sampled_sources"] == src.size and sec["pairs"] == ratio.size
@@ -140,7 +129,7 @@ def test_audit_geodesic_section(capsys, npy, X):
     assert sec["ratio_median"] == pytest.approx(np.median(ratio), rel=1e-9)
     assert sec["ratio_p90"] == pytest.approx(np.percentile(ratio, 90), rel=1e-9)
     assert ratio.min() >= 1 - 1e-6  # a path is never shorter than the chord
-    rc, out, _ = run(capsys, "audit", npy, "--metric", "inner_product")
+    rc, out, _ = run(capsys, "audit", example_npy, "--metric", "inner_product")
     assert rc == 0 and "== geodesic ==\n  skipped" in out
 
 

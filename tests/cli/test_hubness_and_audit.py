@@ -14,34 +14,26 @@ import latentgeo
 from latentgeo.cli import _audit as cli_audit
 from latentgeo.datasets import make_example
 
-
-@pytest.fixture(scope="module")
-def X():
-    return make_example(n=600, d=32, seed=3)
-
-
-@pytest.fixture
-def npy(tmp_path, X):
-    path = tmp_path / "emb.npy"
-    np.save(path, X)
-    return path
-
-
 # --- latentgeo hubness ----------------------------------------------------------------------
 
 
-def test_hubness_text(capsys, npy, X):
-    rc, out, err = run(capsys, "hubness", npy, "--k", 7)
+def test_hubness_text(capsys, example_npy, example):
+    rc, out, err = run(capsys, "hubness", example_npy, "--k", 7)
     assert rc == 0 and err == ""
     first, rest = out.split("\n", 1)
-    assert first == f"{npy}: 600 x 32 float32"
-    assert rest.strip() == latentgeo.hubness(X, 7).summary()
+    assert first == f"{example_npy}: 600 x 32 float32"
+    assert rest.strip() == latentgeo.hubness(example, 7).summary()
 
 
-def test_hubness_json_agrees_with_library(capsys, npy, X):
-    got = run_json(capsys, "hubness", npy, "--k", 7, "--metric", "cosine", "--hub-size", 3)
-    report = latentgeo.hubness(X, 7, metric="cosine", hub_size=3)
-    assert got["input"] == {"path": str(npy), "key": None, "shape": [600, 32], "dtype": "float32"}
+def test_hubness_json_agrees_with_library(capsys, example_npy, example):
+    got = run_json(capsys, "hubness", example_npy, "--k", 7, "--metric", "cosine", "--hub-size", 3)
+    report = latentgeo.hubness(example, 7, metric="cosine", hub_size=3)
+    assert got["input"] == {
+        "path": str(example_npy),
+        "key": None,
+        "shape": [600, 32],
+        "dtype": "float32",
+    }
     for name in ("k", "n", "metric", "hub_size", "robinhood", "gini", "atkinson", "groupie_ratio"):
         assert got[name] == pytest.approx(getattr(report, name)), name
     assert got["skewness"] == pytest.approx(report.skewness)
@@ -53,35 +45,35 @@ def test_hubness_json_agrees_with_library(capsys, npy, X):
     assert "k_occurrence" not in got and "hubs" not in got and "antihubs" not in got
 
 
-def test_hubness_json_full(capsys, npy, X):
-    got = run_json(capsys, "hubness", npy, "--full")
-    report = latentgeo.hubness(X, 10)
+def test_hubness_json_full(capsys, example_npy, example):
+    got = run_json(capsys, "hubness", example_npy, "--full")
+    report = latentgeo.hubness(example, 10)
     assert got["k_occurrence"] == report.k_occurrence.tolist()
     assert got["hubs"] == report.hubs.tolist() and got["antihubs"] == report.antihubs.tolist()
 
 
-def test_hubness_reduction_is_passed_on(capsys, npy, X):
-    got = run_json(capsys, "hubness", npy, "--reduction", "mp")
-    report = latentgeo.hubness(X, 10, reduction="mp")
+def test_hubness_reduction_is_passed_on(capsys, example_npy, example):
+    got = run_json(capsys, "hubness", example_npy, "--reduction", "mp")
+    report = latentgeo.hubness(example, 10, reduction="mp")
     assert report.reduction is not None and got["reduction"] == report.reduction
     assert got["skewness"] == pytest.approx(report.skewness)
 
 
-def test_npz_with_key(capsys, tmp_path, X):
+def test_npz_with_key(capsys, tmp_path, example):
     path = tmp_path / "two.npz"
-    np.savez(path, emb=X, other=np.zeros(3))
+    np.savez(path, emb=example, other=np.zeros(3))
     got = run_json(capsys, "hubness", path, "--key", "emb", "--k", 5)
     assert got["input"]["key"] == "emb"
-    assert got["skewness"] == pytest.approx(latentgeo.hubness(X, 5).skewness)
+    assert got["skewness"] == pytest.approx(latentgeo.hubness(example, 5).skewness)
     assert_error(*run(capsys, "hubness", path), "choose one with --key")
     assert_error(*run(capsys, "hubness", path, "--key", "nope"), "no array 'nope'")
     one = tmp_path / "one.npz"
-    np.savez(one, emb=X)
+    np.savez(one, emb=example)
     assert run_json(capsys, "hubness", one, "--k", 5)["input"]["key"] == "emb"
 
 
-def test_key_on_npy_is_an_error(capsys, npy):
-    assert_error(*run(capsys, "hubness", npy, "--key", "emb"), "only to .npz")
+def test_key_on_npy_is_an_error(capsys, example_npy):
+    assert_error(*run(capsys, "hubness", example_npy, "--key", "emb"), "only to .npz")
 
 
 # --- latentgeo audit ------------------------------------------------------------------------
@@ -104,24 +96,24 @@ def test_audit_json_without_file(capsys):
     assert "softmax" in softmax["input"]["example"]
 
 
-def test_audit_file(capsys, npy, X):
-    got = run_json(capsys, "audit", npy, "--k", 5)
+def test_audit_file(capsys, example_npy, example):
+    got = run_json(capsys, "audit", example_npy, "--k", 5)
     assert list(got["sections"]) == ["array", "hubness", "geodesic"]
-    no_geo = run_json(capsys, "audit", npy, "--k", 5, "--no-geodesic")
+    no_geo = run_json(capsys, "audit", example_npy, "--k", 5, "--no-geodesic")
     assert list(no_geo["sections"]) == ["array", "hubness"]
     arr = got["sections"]["array"]
-    norms = np.linalg.norm(X.astype(np.float64), axis=1)
+    norms = np.linalg.norm(example.astype(np.float64), axis=1)
     assert (arr["rows"], arr["dims"], arr["dtype"]) == (600, 32, "float32")
     assert arr["norm_mean"] == pytest.approx(norms.mean())
     assert arr["norm_max"] == pytest.approx(norms.max())
     assert arr["zero_rows"] == 0 and arr["duplicate_rows"] == 0
-    ratio = np.linalg.norm(X.astype(np.float64).mean(0)) / norms.mean()
+    ratio = np.linalg.norm(example.astype(np.float64).mean(0)) / norms.mean()
     assert arr["mean_direction_ratio"] == pytest.approx(ratio)
-    report = latentgeo.hubness(X, 5)
+    report = latentgeo.hubness(example, 5)
     assert got["sections"]["hubness"]["gini"] == pytest.approx(report.gini)
 
-    rc, out, err = run(capsys, "audit", npy, "--k", 5)
-    assert rc == 0 and out.startswith(f"auditing {npy}: 600 x 32 float32")
+    rc, out, err = run(capsys, "audit", example_npy, "--k", 5)
+    assert rc == 0 and out.startswith(f"auditing {example_npy}: 600 x 32 float32")
 
 
 def test_audit_counts_duplicates_and_zero_rows(capsys, tmp_path):
@@ -135,19 +127,19 @@ def test_audit_counts_duplicates_and_zero_rows(capsys, tmp_path):
     assert arr["duplicate_rows"] == 2 and arr["zero_rows"] == 1 and arr["dtype"] == "float64"
 
 
-def test_audit_sections_plug_in(capsys, npy, monkeypatch):
+def test_audit_sections_plug_in(capsys, example_npy, monkeypatch):
     def extra(X, args):
         return {"rows_times_k": X.shape[0] * args.k}
 
     monkeypatch.setattr(cli_audit, "AUDIT_SECTIONS", cli_audit.AUDIT_SECTIONS + [("extra", extra)])
-    got = run_json(capsys, "audit", npy, "--k", 4)
+    got = run_json(capsys, "audit", example_npy, "--k", 4)
     assert got["sections"]["extra"] == {"rows_times_k": 2400}
-    rc, out, _ = run(capsys, "audit", npy, "--k", 4)
+    rc, out, _ = run(capsys, "audit", example_npy, "--k", 4)
     assert "== extra ==\n  rows_times_k  2400" in out
 
 
-def test_audit_example_with_file_is_an_error(capsys, npy):
-    assert_error(*run(capsys, "audit", npy, "--example", "softmax"), "no FILE")
+def test_audit_example_with_file_is_an_error(capsys, example_npy):
+    assert_error(*run(capsys, "audit", example_npy, "--example", "softmax"), "no FILE")
 
 
 # --- latentgeo sample-hubs ------------------------------------------------------------------
@@ -244,9 +236,9 @@ def test_help_and_version(capsys):
 # --- as a program ---------------------------------------------------------------------------
 
 
-def test_python_dash_m(npy):
+def test_python_dash_m(example_npy):
     proc = subprocess.run(
-        [sys.executable, "-m", "latentgeo", "hubness", str(npy), "--json"],
+        [sys.executable, "-m", "latentgeo", "hubness", str(example_npy), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,25 +2,15 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
+from support.diffusion import random_mixture
+from support.numeric import central_diff_rows
+from support.strategies import examples
 
 from latentgeo.diffusion import GaussianMixture
-
-
-def random_mixture(rng, k, d, kind="full"):
-    w = rng.dirichlet(np.ones(k))
-    mu = rng.normal(scale=2.0, size=(k, d))
-    if kind == "full":
-        a = rng.normal(size=(k, d, d))
-        cov = a @ a.transpose(0, 2, 1) / d + 0.2 * np.eye(d)
-    elif kind == "diag":
-        cov = rng.uniform(0.2, 2.0, size=(k, d))
-    else:
-        cov = rng.uniform(0.2, 2.0, size=k)
-    return GaussianMixture(w, mu, cov, kind)
 
 
 def scipy_log_prob(g, x, s, sigma):
@@ -34,21 +24,11 @@ def scipy_log_prob(g, x, s, sigma):
     return logsumexp(np.stack(terms).reshape(g.n_components, -1), axis=0)
 
 
-def fd_gradient(f, x, h=1e-5):
-    """Central differences of a per-point scalar function f: (B, d) -> (B,)."""
-    out = np.empty_like(x)
-    for j in range(x.shape[1]):
-        e = np.zeros(x.shape[1])
-        e[j] = h
-        out[:, j] = (f(x + e) - f(x - e)) / (2 * h)
-    return out
-
-
 kinds = st.sampled_from(["full", "diag", "spherical"])
 levels = st.tuples(st.floats(0.05, 1.5), st.floats(0.0, 2.0))
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 5), d=st.integers(1, 5), kind=kinds, lv=levels)
 def test_log_prob_matches_scipy(seed, k, d, kind, lv):
     rng = np.random.default_rng(seed)
@@ -60,18 +40,18 @@ def test_log_prob_matches_scipy(seed, k, d, kind, lv):
     )
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 4), d=st.integers(1, 4), kind=kinds, lv=levels)
 def test_score_matches_finite_differences(seed, k, d, kind, lv):
     rng = np.random.default_rng(seed)
     g = random_mixture(rng, k, d, kind)
     s, sigma = lv
     x = rng.normal(scale=2.0, size=(15, d))
-    fd = fd_gradient(lambda y: g.log_prob(y, s, sigma), x)
+    fd = central_diff_rows(lambda y: g.log_prob(y, s, sigma), x)
     np.testing.assert_allclose(g.score(x, s, sigma), fd, rtol=1e-5, atol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 4), d=st.integers(1, 4), kind=kinds, lv=levels)
 def test_divergence_matches_finite_difference_jacobian_trace(seed, k, d, kind, lv):
     rng = np.random.default_rng(seed)
@@ -90,7 +70,7 @@ def test_divergence_matches_finite_difference_jacobian_trace(seed, k, d, kind, l
     np.testing.assert_allclose(g.pf_divergence(x, s, sigma, a, c), trace, rtol=1e-5, atol=1e-5)
 
 
-@settings(max_examples=20, deadline=None)
+@examples(20)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 4), d=st.integers(1, 4), kind=kinds, lv=levels)
 def test_denoiser_is_tweedie(seed, k, d, kind, lv):
     rng = np.random.default_rng(seed)

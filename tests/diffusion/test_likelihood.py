@@ -13,12 +13,12 @@ import math
 
 import numpy as np
 import pytest
+from support.diffusion import GMM, VP3
 
 from latentgeo.diffusion import (
     EDM,
     LIKELIHOOD_METHODS,
     VE,
-    VP,
     DiscreteDDPM,
     GaussianMixture,
     ModelAdapter,
@@ -27,19 +27,12 @@ from latentgeo.diffusion import (
     log_likelihood,
 )
 
-GMM = GaussianMixture(
-    [0.3, 0.5, 0.2],
-    [[-2.0, 0.0], [1.5, 1.0], [0.5, -2.0]],
-    [[0.3, 0.5], [0.4, 0.2], [0.6, 0.3]],
-    "diag",
-)
 FULL = GaussianMixture(
     [0.6, 0.4],
     [[0.0, 1.0, -1.0], [1.0, -1.0, 0.5]],
     [[[0.5, 0.2, 0.0], [0.2, 0.4, 0.1], [0.0, 0.1, 0.3]], np.diag([0.2, 0.6, 0.4])],
     "full",
 )
-VP3 = VP(eps=1e-3)
 PROCESSES = [VP3, SubVP(eps=1e-3), VPCosine(eps=1e-3), VE(eps=1e-3), EDM()]
 IDS = [type(p).__name__ for p in PROCESSES]
 

@@ -8,10 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from scipy.stats import norm
+from support.diffusion import CONT_IDS, CONTINUOUS
+from support.strategies import examples
 
 import latentgeo
 from latentgeo.diffusion import (
@@ -30,10 +32,6 @@ from latentgeo.diffusion import (
     reverse_variance,
     x0_from_eps,
 )
-
-DEFAULTS = [VP(), VPCosine(), SubVP(), VE(), EDM()]
-IDS = [type(p).__name__ for p in DEFAULTS]
-
 
 # ---------------------------------------------------------------------------------------------
 # continuous processes
@@ -112,8 +110,8 @@ def test_cosine_matches_nichol_dhariwal_alpha_bar_and_beta_cap():
         p.s(0.999)
 
 
-@pytest.mark.parametrize("proc", DEFAULTS, ids=IDS)
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("proc", CONTINUOUS, ids=CONT_IDS)
+@examples(60)
 @given(u=st.floats(0.0, 1.0))
 def test_inverses_round_trip(proc, u):
     t = proc.t_min + u * (proc.t_max - proc.t_min)
@@ -122,7 +120,7 @@ def test_inverses_round_trip(proc, u):
     assert abs(proc.t_from_log_snr(proc.log_snr(t)) - t) <= tol
 
 
-@pytest.mark.parametrize("proc", DEFAULTS, ids=IDS)
+@pytest.mark.parametrize("proc", CONTINUOUS, ids=CONT_IDS)
 def test_inverses_vectorised_and_reject_unreachable_values(proc):
     ts = np.linspace(proc.t_min, proc.t_max, 101)
     np.testing.assert_allclose(proc.t_from_sigma(proc.sigma(ts)), ts, rtol=1e-9, atol=1e-12)
@@ -138,8 +136,8 @@ def test_inverses_vectorised_and_reject_unreachable_values(proc):
         proc.t_from_sigma(np.nan)
 
 
-@pytest.mark.parametrize("proc", DEFAULTS, ids=IDS)
-@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("proc", CONTINUOUS, ids=CONT_IDS)
+@examples(40)
 @given(a=st.floats(0.0, 1.0), b=st.floats(0.0, 1.0))
 def test_log_snr_strictly_decreasing(proc, a, b):
     if a == b:
@@ -154,7 +152,7 @@ def test_log_snr_strictly_decreasing(proc, a, b):
     assert proc.s(t1) >= proc.s(t2)
 
 
-@pytest.mark.parametrize("proc", DEFAULTS, ids=IDS)
+@pytest.mark.parametrize("proc", CONTINUOUS, ids=CONT_IDS)
 def test_scalar_in_scalar_out_and_domain_errors(proc):
     t = 0.5 * (proc.t_min + proc.t_max)
     for name in ("s", "sigma", "log_snr", "g"):
@@ -182,7 +180,7 @@ def test_drift_is_linear_per_sample():
     np.testing.assert_array_equal(VE().f(x, t), 0.0)
 
 
-@pytest.mark.parametrize("proc", DEFAULTS + [DiscreteDDPM()], ids=IDS + ["DiscreteDDPM"])
+@pytest.mark.parametrize("proc", CONTINUOUS + [DiscreteDDPM()], ids=CONT_IDS + ["DiscreteDDPM"])
 def test_prior(proc):
     x = np.random.default_rng(0).normal(size=(5, 2, 3))
     want = norm.logpdf(x, scale=proc.prior_std).reshape(5, -1).sum(axis=1)
@@ -265,7 +263,7 @@ def _condition(mean, cov, keep, given, values):
     return m, c
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(
     betas=st.lists(st.floats(1e-4, 0.5), min_size=2, max_size=30),
     frac=st.floats(0.0, 1.0),
@@ -326,7 +324,7 @@ def test_reverse_variance_choices_bracket_the_exact_kernel():
         reverse_variance(1, chain, "learned")
 
 
-@pytest.mark.parametrize("proc", DEFAULTS + [DiscreteDDPM()], ids=IDS + ["DiscreteDDPM"])
+@pytest.mark.parametrize("proc", CONTINUOUS + [DiscreteDDPM()], ids=CONT_IDS + ["DiscreteDDPM"])
 def test_q_sample_and_eps_x0_round_trip(proc):
     rng = np.random.default_rng(5)
     x0, n = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
@@ -390,7 +388,7 @@ def exact(proc, x, t):
     return out
 
 
-ADAPT_PROCS = DEFAULTS + [DiscreteDDPM()]
+ADAPT_PROCS = CONTINUOUS + [DiscreteDDPM()]
 
 
 def _times(proc, rng, n):
@@ -399,7 +397,7 @@ def _times(proc, rng, n):
     return rng.uniform(proc.t_min, proc.t_max, size=n)
 
 
-@pytest.mark.parametrize("proc", ADAPT_PROCS, ids=IDS + ["DiscreteDDPM"])
+@pytest.mark.parametrize("proc", ADAPT_PROCS, ids=CONT_IDS + ["DiscreteDDPM"])
 @pytest.mark.parametrize("kind", ["score", "eps", "x0", "v"])
 def test_adapter_agrees_with_exact_gaussian(proc, kind):
     rng = np.random.default_rng(11)
@@ -422,7 +420,7 @@ def test_adapter_agrees_with_exact_gaussian(proc, kind):
     assert calls == [(64,)] * 4
 
 
-@pytest.mark.parametrize("proc", ADAPT_PROCS, ids=IDS + ["DiscreteDDPM"])
+@pytest.mark.parametrize("proc", ADAPT_PROCS, ids=CONT_IDS + ["DiscreteDDPM"])
 def test_adapter_round_trip_score_eps_x0_v_score(proc):
     rng = np.random.default_rng(2)
     t = _times(proc, rng, 32)

@@ -19,8 +19,21 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from support.diffusion import (
+    CONT_IDS,
+    CONTINUOUS,
+    GMM,
+    ODE_METHODS,
+    SDE_METHODS,
+    VP3,
+    eps_fn,
+    exact_start,
+    mixture_moments,
+    random_mixture,
+)
+from support.strategies import SEEDS, examples
 
 from latentgeo import _core
 from latentgeo.diffusion import (
@@ -42,44 +55,6 @@ from latentgeo.diffusion import (
     time_grid,
 )
 from latentgeo.diffusion._grids import _schedule_args
-
-# A 2-D mixture with three well-separated diagonal components (the prototype's test case).
-GMM = GaussianMixture(
-    [0.3, 0.5, 0.2],
-    [[-2.0, 0.0], [1.5, 1.0], [0.5, -2.0]],
-    [[0.3, 0.5], [0.4, 0.2], [0.6, 0.3]],
-    "diag",
-)
-VP3 = VP(eps=1e-3)
-CONTINUOUS = [VP(), SubVP(), VPCosine(), VE(), EDM()]
-CONT_IDS = [type(p).__name__ for p in CONTINUOUS]
-ODE_METHODS = ("euler", "heun", "midpoint", "rk4", "ddim", "dpmpp_2m", "dopri5")
-SDE_METHODS = ("euler_maruyama", "ancestral", "pc")
-
-
-def mixture_moments(g):
-    """Mean and covariance of the data distribution of a GaussianMixture."""
-    w, mu, cov = g.weights, g.means, g.full_covariances()
-    mean = w @ mu
-    dev = mu - mean
-    return mean, np.einsum("k,kij->ij", w, cov) + np.einsum("k,ki,kj->ij", w, dev, dev)
-
-
-def exact_start(process, g, n, seed):
-    """n draws from the exact marginal p_T of g at t_max."""
-    t = process.t_max
-    return g.marginal(process.s(t), process.sigma(t)).sample(n, seed)
-
-
-def eps_fn(process, g):
-    """A callable eps model that is the exact GMM noise prediction -sigma * score."""
-
-    def fn(x, t):
-        s, sig = np.asarray(process.s(t)), np.asarray(process.sigma(t))
-        return -sig[:, None] * g.score(x, s, sig)
-
-    return fn
-
 
 # ---------------------------------------------------------------------------------------------
 # 1. Gaussian data: the flow map is affine
@@ -1104,19 +1079,9 @@ def test_unsupported_processes_and_models():
 # 11. properties
 
 
-def _random_mixture(seed, k, d):
-    rng = np.random.default_rng(seed)
-    return GaussianMixture(
-        rng.dirichlet(np.ones(k)),
-        rng.normal(scale=2.0, size=(k, d)),
-        rng.uniform(0.05, 2.0, size=(k, d)),
-        "diag",
-    )
-
-
-@settings(max_examples=20, deadline=None)
+@examples(20)
 @given(
-    seed=st.integers(0, 2**32 - 1),
+    seed=SEEDS,
     k=st.integers(1, 3),
     d=st.integers(1, 3),
     method=st.sampled_from([m for m in SAMPLERS]),
@@ -1125,7 +1090,7 @@ def _random_mixture(seed, k, d):
     proc=st.sampled_from(CONTINUOUS),
 )
 def test_outputs_are_finite_with_the_right_shape_and_dtype(seed, k, d, method, steps, f32, proc):
-    g = _random_mixture(seed, k, d)
+    g = random_mixture(np.random.default_rng(seed), k, d, "diag", low=0.05)
     x = prior_sample(proc, (5, d), seed)
     if f32:
         x = x.astype(np.float32)
@@ -1134,8 +1099,8 @@ def test_outputs_are_finite_with_the_right_shape_and_dtype(seed, k, d, method, s
     assert np.isfinite(res.x).all()
 
 
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), method=st.sampled_from(ODE_METHODS), n=st.integers(2, 12))
+@examples(15)
+@given(seed=SEEDS, method=st.sampled_from(ODE_METHODS), n=st.integers(2, 12))
 def test_deterministic_methods_commute_with_permutations(seed, method, n):
     """Rows are independent (dopri5 included: one step size per sample)."""
     x = prior_sample(VP3, (n, 2), seed)
@@ -1145,8 +1110,8 @@ def test_deterministic_methods_commute_with_permutations(seed, method, n):
     np.testing.assert_array_equal(b, a[perm])
 
 
-@settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 10), split=st.integers(1, 9))
+@examples(10)
+@given(seed=SEEDS, n=st.integers(2, 10), split=st.integers(1, 9))
 def test_stochastic_rows_depend_on_their_global_index(seed, n, split):
     """Sampling rows [split:] alone differs from the full run (their noise index changes), while
     batch_size splits keep it (the batches pass their first global index)."""

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from support.graphs import csr_graphs
+from support.strategies import examples
 
 import latentgeo
 from latentgeo import geodesic, geodesic_blocks, geodesic_reduce
@@ -64,7 +65,7 @@ def reference(D, src, reduction, axis, ignore_inf, exclude_self, k):
 BLOCK_SIZES = st.one_of(st.none(), st.sampled_from([1, 2, 3, 5, 7]), st.just("n"))
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(
     g=csr_graphs(max_n=25),
     directed=st.booleans(),
@@ -122,7 +123,7 @@ def test_reduce_matches_dense(
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=80, deadline=None)
+@examples(80)
 @given(
     g=csr_graphs(max_n=25),
     directed=st.booleans(),
@@ -181,8 +182,7 @@ def test_default_block_size_follows_budget(monkeypatch):
     assert {s.size for s, _ in geodesic_blocks(g, [1, 2, 3])} == {1}
 
 
-def test_larger_knn_graph_threads_and_nearest_source():
-    rng = np.random.default_rng(0)
+def test_larger_knn_graph_threads_and_nearest_source(rng):
     X = rng.standard_normal((1500, 3))
     g = latentgeo.knn_graph(X, 6)
     src = rng.choice(1500, 40, replace=False)

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from support.graphs import csr_graphs
+from support.strategies import examples
 
 import latentgeo
 from latentgeo import NO_PREDECESSOR, geodesic, reconstruct_path
@@ -39,7 +40,7 @@ def check_paths(graph, dist, pred, sources, directed):
             assert total == dist[r, t]
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(
     g=csr_graphs(),
     directed=st.booleans(),
@@ -63,7 +64,7 @@ def test_matches_scipy(g, directed, limit, data):
     check_paths(g, got, pred, src, directed)
 
 
-@settings(max_examples=40, deadline=None)
+@examples(40)
 @given(g=csr_graphs(max_n=20), directed=st.booleans())
 def test_all_sources_and_threads(g, directed):
     n = g.shape[0]

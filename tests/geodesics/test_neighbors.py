@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from support.graphs import csr_graphs
+from support.strategies import examples
 
 import latentgeo
 from latentgeo import geodesic_neighbors
@@ -28,7 +29,7 @@ def reference(graph, sources, k, directed):
     return idx, dist
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(g=csr_graphs(min_n=2), directed=st.booleans(), data=st.data())
 def test_matches_sorted_scipy_rows(g, directed, data):
     n = g.shape[0]
@@ -47,7 +48,7 @@ def test_matches_sorted_scipy_rows(g, directed, data):
     np.testing.assert_array_equal(dist32, want_dist.astype(np.float32))
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(g=csr_graphs(min_n=2, max_n=25), directed=st.booleans(), data=st.data())
 def test_threads_and_sparse_output(g, directed, data):
     n = g.shape[0]
@@ -90,8 +91,7 @@ def test_zero_weight_ties_settled_out_of_id_order():
     assert m1.shape == (1, 6) and m1.indices.tolist() == [2, 5]
 
 
-def test_disconnected_blobs_are_padded():
-    rng = np.random.default_rng(0)
+def test_disconnected_blobs_are_padded(rng):
     X = np.r_[rng.standard_normal((30, 3)), rng.standard_normal((20, 3)) + 100]
     g = latentgeo.knn(X, 4).to_sparse()
     idx, dist = geodesic_neighbors(g, 25, dtype=np.float64)

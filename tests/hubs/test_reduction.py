@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 from scipy.stats import norm
+from support.strategies import SEEDS, examples
 
 import latentgeo
 from latentgeo import KNNResult, reduce_hubness
@@ -245,9 +246,9 @@ def test_reduces_hubness_in_high_dimensions():
         assert reduced < 0.7 * raw, method
 
 
-@settings(max_examples=20, deadline=None)
+@examples(20)
 @given(
-    seed=st.integers(0, 2**32 - 1),
+    seed=SEEDS,
     method=st.sampled_from(["mp", "mp_empiric", "ls", "nicdm", "csls", "dissim"]),
 )
 def test_output_is_a_sorted_permutation_of_the_candidates(seed, method):

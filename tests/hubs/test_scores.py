@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.stats
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.spatial.distance import squareform
+from support.references import knn_from_matrix
+from support.strategies import SEEDS, examples
 
 import latentgeo
 from latentgeo import KNNResult
@@ -28,16 +30,6 @@ from latentgeo.hubs import (
 STAR = np.vstack([np.zeros(4), np.eye(4)])
 LINE = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
 SKH_FIXTURE = squareform([0.2, 0.1, 0.8, 0.4, 0.3, 0.5, 0.7, 1.0, 0.6, 0.9])
-
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
-
-def knn_from_matrix(D, k):
-    """(indices, distances) of a full distance matrix, self excluded, ties to the lower index."""
-    D = np.asarray(D, dtype=float).copy()
-    np.fill_diagonal(D, np.inf)
-    idx = np.array([np.lexsort((np.arange(len(row)), row))[:k] for row in D])
-    return idx, np.take_along_axis(D, idx, axis=1)
 
 
 def brute_k_occurrence(X, k, metric="euclidean"):
@@ -121,8 +113,7 @@ def test_duplicates_are_not_dropped_as_self():
     assert k_occurrence(X, 1).tolist() == [1, 1, 1, 1]
 
 
-def test_random_k_out_graph_is_poisson_like():
-    rng = np.random.default_rng(0)
+def test_random_k_out_graph_is_poisson_like(rng):
     n, k = 20000, 10
     # k random other points per row (offsets 1..n-1, so never self)
     idx = (np.arange(n)[:, None] + rng.integers(1, n, (n, k))) % n
@@ -175,8 +166,7 @@ def test_k_equals_n_minus_1():
     json.dumps(d, allow_nan=False)
 
 
-def test_high_dimensional_gaussian_hubness_and_mp():
-    rng = np.random.default_rng(0)
+def test_high_dimensional_gaussian_hubness_and_mp(rng):
     X = rng.standard_normal((600, 100))
     raw = latentgeo.hubness(X, k=10)
     mp = latentgeo.hubness(X, k=10, reduction="mp_gaussian")
@@ -196,8 +186,8 @@ def _data(seed, n=40, d=5):
     return np.random.default_rng(seed).standard_normal((n, d))
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, k=st.integers(min_value=1, max_value=12))
+@examples(25)
+@given(seed=SEEDS, k=st.integers(min_value=1, max_value=12))
 def test_sum_is_n_times_k(seed, k):
     X = _data(seed)
     nk = k_occurrence(X, k)
@@ -205,8 +195,8 @@ def test_sum_is_n_times_k(seed, k):
     assert nk.min() >= 0
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, k=st.integers(min_value=1, max_value=8))
+@examples(25)
+@given(seed=SEEDS, k=st.integers(min_value=1, max_value=8))
 def test_invariant_under_similarity_transforms(seed, k):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((40, 5))
@@ -219,8 +209,8 @@ def test_invariant_under_similarity_transforms(seed, k):
     assert np.array_equal(k_occurrence(X * scale, k), nk)
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, k=st.integers(min_value=1, max_value=8))
+@examples(25)
+@given(seed=SEEDS, k=st.integers(min_value=1, max_value=8))
 def test_equivariant_under_permutation(seed, k):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((40, 5))
@@ -257,7 +247,7 @@ counts = st.lists(st.integers(min_value=0, max_value=60), min_size=3, max_size=1
 )
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(nk=counts)
 def test_scores_match_direct_formulas(nk):
     x = np.array(nk, dtype=np.int64)
@@ -279,8 +269,8 @@ def test_scores_match_direct_formulas(nk):
     assert groupie_ratio(x) == pytest.approx(max(nk) / sum(nk))
 
 
-@settings(max_examples=40, deadline=None)
-@given(seed=seeds, k=st.integers(min_value=1, max_value=6), hub_size=st.floats(0.5, 4.0))
+@examples(40)
+@given(seed=SEEDS, k=st.integers(min_value=1, max_value=6), hub_size=st.floats(0.5, 4.0))
 def test_hub_scores_match_scikit_hubness_formulas(seed, k, hub_size):
     X = _data(seed, n=60, d=20)
     rep = latentgeo.hubness(X, k=k, hub_size=hub_size)

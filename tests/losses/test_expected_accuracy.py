@@ -4,11 +4,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate, stats
 from scipy.special import log_softmax, ndtr, softmax
 from support.numeric import central_diff
+from support.strategies import SEEDS, examples
 
 from latentgeo.losses import (
     accuracy,
@@ -18,9 +19,6 @@ from latentgeo.losses import (
     gumbel_accuracy,
     smoothed_accuracy,
 )
-
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
 
 # ---------------------------------------------------------------------------------------------
 # Independent references.
@@ -58,12 +56,11 @@ def mvn_exact(f, y, sigma=1.0):
 # Known answers.
 
 
-def test_two_classes_closed_form():
+def test_two_classes_closed_form(rng):
     # C = 2: A = Phi(Delta / (sigma sqrt 2)); Delta / sigma = 1.3 gives 0.8210146637.
     assert float(exact_accuracy(np.array([1.3, 0.0]), np.array(0))) == pytest.approx(
         0.8210146637, abs=1e-10
     )
-    rng = np.random.default_rng(0)
     for _ in range(20):
         f = rng.normal(scale=5, size=2)
         sigma = float(rng.uniform(0.1, 3))
@@ -101,8 +98,8 @@ def test_margin_agrees_with_quadrature():
         assert got == pytest.approx(quad_exact(f, y, 0.7, margin=1.0), abs=1e-9)
 
 
-@settings(max_examples=30, deadline=None)
-@given(seeds, st.integers(2, 40), st.floats(0.05, 20.0))
+@examples(30)
+@given(SEEDS, st.integers(2, 40), st.floats(0.05, 20.0))
 def test_probabilities_over_labels_sum_to_one(seed, c, sigma):
     f = np.random.default_rng(seed).normal(scale=3, size=c)
     labels = np.arange(c)
@@ -112,8 +109,8 @@ def test_probabilities_over_labels_sum_to_one(seed, c, sigma):
     assert float(acc.sum()) == pytest.approx(1.0, abs=1e-8)
 
 
-@settings(max_examples=30, deadline=None)
-@given(seeds, st.integers(2, 12))
+@examples(30)
+@given(SEEDS, st.integers(2, 12))
 def test_shift_and_permutation_invariance(seed, c):
     rng = np.random.default_rng(seed)
     f = rng.normal(scale=2, size=(3, c))
@@ -272,9 +269,9 @@ def test_extreme_logits_stay_finite(dtype):
     assert np.all(np.isfinite(p)) and np.all(np.isfinite(g))
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(
-    seeds,
+    SEEDS,
     st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple),
     st.integers(2, 8),
 )
@@ -310,8 +307,8 @@ def test_accuracy_ties():
     assert float(accuracy(f, y, ties="first")) == pytest.approx(want.mean())
 
 
-@settings(max_examples=30, deadline=None)
-@given(seeds, st.integers(1, 20), st.integers(2, 6))
+@examples(30)
+@given(SEEDS, st.integers(1, 20), st.integers(2, 6))
 def test_accuracy_first_matches_argmax(seed, n, c):
     rng = np.random.default_rng(seed)
     f = rng.integers(0, 3, size=(n, c)).astype(float)  # many ties
@@ -429,9 +426,9 @@ def test_torch_autograd_through_the_far_tail():
         np.testing.assert_allclose(tf.grad.numpy(), g_np, rtol=1e-9, atol=atol)
 
 
-@settings(max_examples=40, deadline=None)
+@examples(40)
 @given(
-    seeds,
+    SEEDS,
     st.integers(2, 30),
     st.sampled_from([0.3, 2.0, 15.0]),
     st.sampled_from([None, 0.5, 4.0]),

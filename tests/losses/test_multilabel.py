@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 from support.numeric import central_diff
+from support.strategies import SEEDS, examples
 
 from latentgeo import losses
 from latentgeo.losses import _common as C
@@ -17,9 +18,6 @@ from latentgeo.losses import (
     multiway_softmax_ce,
     sparse_multilabel_softmax_ce,
 )
-
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
 
 # ---------------------------------------------------------------------------------------------
 # Slow references (plain Python floats, fp64).
@@ -81,9 +79,9 @@ def test_docstring_value():
     assert expected == pytest.approx(0.868219, abs=1e-6)
 
 
-@settings(max_examples=40, deadline=None)
+@examples(40)
 @given(
-    seed=seeds, soft=st.booleans(), masked=st.booleans(), n=st.integers(1, 4), c=st.integers(1, 7)
+    seed=SEEDS, soft=st.booleans(), masked=st.booleans(), n=st.integers(1, 4), c=st.integers(1, 7)
 )
 def test_matches_brute_force(seed, soft, masked, n, c):
     s, t, mask = random_case(seed, (n, c), soft, masked)
@@ -189,8 +187,8 @@ def test_threshold_form():
     np.testing.assert_allclose(multilabel_softmax_ce(s - s0, t, reduction="none"), ref, rtol=1e-13)
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, p=st.integers(0, 4))
+@examples(25)
+@given(seed=SEEDS, p=st.integers(0, 4))
 def test_sparse_equals_dense(seed, p):
     rng = np.random.default_rng(seed)
     s = rng.normal(size=(3, 2, 6))
@@ -209,9 +207,9 @@ def test_sparse_equals_dense(seed, p):
 # n x m form.
 
 
-@settings(max_examples=30, deadline=None)
+@examples(30)
 @given(
-    seed=seeds, n=st.integers(1, 4), m=st.integers(2, 5), hard=st.booleans(), masked=st.booleans()
+    seed=SEEDS, n=st.integers(1, 4), m=st.integers(2, 5), hard=st.booleans(), masked=st.booleans()
 )
 def test_multiway_matches_brute_force(seed, n, m, hard, masked):
     rng = np.random.default_rng(seed)
@@ -332,8 +330,8 @@ def test_integer_logits_give_float64():
     assert np.asarray(out).dtype == np.float64
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, lead=st.lists(st.integers(1, 3), min_size=0, max_size=3))
+@examples(25)
+@given(seed=SEEDS, lead=st.lists(st.integers(1, 3), min_size=0, max_size=3))
 def test_shapes_reductions_and_permutation(seed, lead):
     rng = np.random.default_rng(seed)
     shape = tuple(lead) + (5,)

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse import csgraph
+from support.references import pairwise
+from support.strategies import examples
 
 import latentgeo
 from latentgeo import as_graph, connected_components, knn, knn_graph
@@ -50,18 +52,6 @@ def assert_symmetric(G):
     np.testing.assert_array_equal(G.indptr, T.indptr)
     np.testing.assert_array_equal(G.indices, T.indices)
     np.testing.assert_array_equal(G.data, T.data)
-
-
-def pairwise(X, metric):
-    X = np.asarray(X, dtype=np.float64)
-    if metric == "cosine":
-        nrm = np.linalg.norm(X, axis=1)
-        den = np.outer(nrm, nrm)
-        dot = X @ X.T
-        cos = np.divide(dot, den, out=np.zeros_like(dot), where=den > 0)
-        return np.clip(1.0 - cos, 0.0, 2.0)
-    sq = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    return np.sqrt(sq) if metric == "euclidean" else sq
 
 
 @st.composite
@@ -123,7 +113,7 @@ def test_union_is_max_and_mutual_is_min_of_dense():
     np.testing.assert_array_equal(knn_graph(X, 5, mode="mutual").toarray(), mutual)
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(knn_tables())
 def test_symmetrize_precomputed_table_matches_dense(table):
     idx, dist = table
@@ -151,7 +141,7 @@ def test_symmetrize_precomputed_table_matches_dense(table):
         assert_graph_equal(H, mask, weights)
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(grid_points(), st.data())
 def test_symmetrize_vectors_with_duplicates_matches_dense(X, data):
     n = X.shape[0]
@@ -217,7 +207,7 @@ def radius_reference(X, r, metric):
     return M, D
 
 
-@settings(max_examples=80, deadline=None)
+@examples(80)
 @given(
     st.one_of(
         grid_points(max_n=20, d=3),
@@ -372,7 +362,7 @@ def test_two_clusters_deterministic_labels():
     np.testing.assert_array_equal(labels2, labels)
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(knn_tables(max_n=15), st.booleans())
 def test_components_match_scipy(table, directed):
     idx, dist = table

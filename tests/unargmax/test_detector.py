@@ -5,10 +5,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.spatial import ConvexHull
+from support.strategies import examples
 
 import latentgeo
 from latentgeo import unargmaxable
@@ -142,7 +143,7 @@ def line_oracle(w, b):
     return np.array(out)
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6)), min_size=2, max_size=10))
 def test_d1_with_bias_against_upper_hull(pairs):
     w = [p[0] for p in pairs]
@@ -210,7 +211,7 @@ def instance(seed, V, d, bias):
     return W, b, rng
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(
     seed=st.integers(0, 2**31),
     V=st.integers(6, 30),

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.stats
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from support.strategies import SEEDS, examples
 
 import latentgeo
 from latentgeo import Whitening, WhiteningGrid, whitening_grid
 from latentgeo.whitening import NotFittedError
 
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
 unit = st.floats(min_value=0.0, max_value=1.0)
 
 
@@ -97,8 +97,8 @@ def test_agrees_with_sklearn_pca_whiten(k):
     np.testing.assert_allclose(w.inverse_transform(Z), pca.inverse_transform(pca.transform(X)))
 
 
-@settings(max_examples=20, deadline=None)
-@given(seed=seeds, beta=unit, gamma=unit, k=st.integers(1, 5))
+@examples(20)
+@given(seed=SEEDS, beta=unit, gamma=unit, k=st.integers(1, 5))
 def test_matches_formula(seed, beta, gamma, k):
     X = make_data(n=60, d=5, seed=seed)
     Z = Whitening(beta=beta, gamma=gamma, n_components=k).fit_transform(X)
@@ -158,9 +158,9 @@ def test_partial_fit_equals_fit():
     np.testing.assert_allclose(stream.transform(X), whole.transform(X), atol=1e-9)
 
 
-@settings(max_examples=30, deadline=None)
+@examples(30)
 @given(
-    seed=seeds,
+    seed=SEEDS,
     cuts=st.lists(st.integers(0, 80), max_size=6),
     beta=unit,
     gamma=unit,
@@ -178,9 +178,8 @@ def test_partial_fit_any_split_equals_fit(seed, cuts, beta, gamma):
     np.testing.assert_allclose(stream.transform(X), whole.transform(X), rtol=1e-7, atol=1e-7)
 
 
-def test_float32_accumulates_in_float64():
+def test_float32_accumulates_in_float64(rng):
     # The naive fp32 formula E[xx^T] - mu mu^T is badly off with a +1000 offset (notes, 13 %).
-    rng = np.random.default_rng(0)
     X = (rng.normal(size=(4000, 8)) + 1000).astype(np.float32)
     stream = Whitening()
     for chunk in np.array_split(X, 7):
@@ -195,9 +194,9 @@ def test_float32_accumulates_in_float64():
     assert stream.transform(X.astype(np.int64)).dtype == np.float64
 
 
-@settings(max_examples=30, deadline=None)
+@examples(30)
 @given(
-    seed=seeds,
+    seed=SEEDS,
     n=st.integers(1, 40),
     d=st.integers(1, 7),
     data=st.data(),
@@ -222,8 +221,8 @@ def test_shapes_dtypes_finite(seed, n, d, data, dtype, beta, gamma):
     assert w.transform(np.empty((0, d), dtype=dtype)).shape == (0, k_out)
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, beta=unit, gamma=unit)
+@examples(25)
+@given(seed=SEEDS, beta=unit, gamma=unit)
 def test_fit_is_invariant_to_row_order(seed, beta, gamma):
     X = make_data(n=50, d=5, seed=seed)
     perm = np.random.default_rng(seed).permutation(len(X))
@@ -232,9 +231,9 @@ def test_fit_is_invariant_to_row_order(seed, beta, gamma):
     np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-7, atol=1e-8)
 
 
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(
-    seed=seeds,
+    seed=SEEDS,
     beta=unit,
     gamma=unit,
     log2c=st.integers(-6, 6),
@@ -253,8 +252,8 @@ def test_scaling_relation(seed, beta, gamma, log2c, k):
     np.testing.assert_allclose(Zc, c ** (1 - gamma) * Z, rtol=1e-9, atol=1e-9 * np.abs(Z).max())
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, gamma=unit, shift=st.floats(-100, 100))
+@examples(25)
+@given(seed=SEEDS, gamma=unit, shift=st.floats(-100, 100))
 def test_centred_whitening_ignores_translation(seed, gamma, shift):
     X = make_data(n=40, d=4, seed=seed)
     t = shift * np.linspace(-1, 1, 4)
@@ -263,8 +262,8 @@ def test_centred_whitening_ignores_translation(seed, gamma, shift):
     np.testing.assert_allclose(Zt, Z, atol=1e-7)
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=seeds, n=st.integers(1, 12), d=st.integers(1, 8))
+@examples(25)
+@given(seed=SEEDS, n=st.integers(1, 12), d=st.integers(1, 8))
 def test_rotation_property_any_data(seed, n, d):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)) * 10 ** rng.uniform(-2, 2, size=d)
@@ -332,8 +331,7 @@ def test_load_rejects_other_files(tmp_path):
 # Degenerate covariance.
 
 
-def test_fewer_samples_than_features():
-    rng = np.random.default_rng(0)
+def test_fewer_samples_than_features(rng):
     X = rng.normal(size=(5, 10))
     with pytest.warns(RuntimeWarning, match="numerical rank 4"):
         w = Whitening().fit(X)
@@ -628,8 +626,7 @@ def test_grid_fit_on_fitted_whitening():
     assert g1.n_fit == 200
 
 
-def test_grid_constant_cosines_give_nan_not_warning():
-    rng = np.random.default_rng(0)
+def test_grid_constant_cosines_give_nan_not_warning(rng):
     a = rng.normal(size=(20, 3))
     gold = rng.normal(size=20)
     with warnings.catch_warnings():
