@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import List, Optional
 
 import numpy as np
@@ -13,11 +14,11 @@ from ._io import (
     CLIError,
     _add_common,
     _add_input,
+    _AtomicOutput,
     _describe,
     _print_json,
     _use_progress,
     load_matrix,
-    npy_path,
 )
 
 #: Evenly spaced source rows sampled by the "geodesic" audit section.
@@ -107,6 +108,12 @@ def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
 
 
 def _cmd_geodesic(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        return _run_geodesic(args, out)
+
+
+def _run_geodesic(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int:
     X, info = load_matrix(args.file, args.key)
     n = X.shape[0]
     g = knn_graph(X, args.k, metric=args.metric, n_threads=args.threads)
@@ -159,11 +166,9 @@ def _cmd_geodesic(args: argparse.Namespace) -> int:
             {"index": int(i), "score": float(scores[i]), "distance": float(dist[i])} for i in top
         ]
         saved = scores
-    out = None
-    if args.out is not None:
-        out = npy_path(args.out)
-        np.save(out, saved)
-    res["out"] = out
+    if out is not None:
+        out.commit(saved)
+    res["out"] = None if out is None else str(out.path)
     if args.json:
         _print_json(res)
         return 0
@@ -195,7 +200,7 @@ def _cmd_geodesic(args: argparse.Namespace) -> int:
             print(f"  {e['index']}  score {e['score']:.4g}  distance {e['distance']:.4g}")
     if out is not None:
         what = f"{saved.shape[0]} x {n} float32 distances" if saved.ndim == 2 else f"{n} scores"
-        print(f"wrote {out} ({what})")
+        print(f"wrote {res['out']} ({what})")
     return 0
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+import contextlib
+from typing import Optional
 
 from ..hubs import HubnessReport, hubness, sample_hubs
 from ._io import (
+    _AtomicOutput,
     _describe,
     _print_json,
     _use_progress,
     load_matrix,
-    npy_path,
 )
 
 #: Hubs listed in JSON output without --full.
@@ -57,6 +57,12 @@ def _cmd_hubness(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_hubs(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        return _run_sample_hubs(args, out)
+
+
+def _run_sample_hubs(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int:
     X, info = load_matrix(args.file, args.key)
     hs = sample_hubs(
         X,
@@ -67,12 +73,11 @@ def _cmd_sample_hubs(args: argparse.Namespace) -> int:
         n_threads=args.threads,
         progress=_use_progress(args, X),
     )
-    out = None
-    if args.out is not None:
-        out = npy_path(args.out)
-        np.save(out, hs.latents)
+    if out is not None:
+        out.commit(hs.latents)
+    path = None if out is None else str(out.path)
     if args.json:
-        _print_json({"input": info, **hs.to_dict(), "out": out})
+        _print_json({"input": info, **hs.to_dict(), "out": path})
     else:
         rule = f"N_{hs.k} >= {hs.threshold}" if hs.top is None else f"top {hs.top} by N_{hs.k}"
         print(
@@ -82,5 +87,5 @@ def _cmd_sample_hubs(args: argparse.Namespace) -> int:
         if hs.n_kept:
             print(f"their N_{hs.k}: min {hs.k_occurrence.min()}, max {hs.k_occurrence.max()}")
         if out is not None:
-            print(f"wrote {out} ({hs.n_kept} x {X.shape[1]} {hs.latents.dtype})")
+            print(f"wrote {path} ({hs.n_kept} x {X.shape[1]} {hs.latents.dtype})")
     return 0

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
 
+from .._files import AtomicFile
 from .._validate import as_float_matrix
 from ..neighbors import METRICS
 
@@ -120,46 +119,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-class _AtomicOutput:
-    """A ``.npy`` output written atomically: a temporary file in the destination's directory,
-    created up front (so an unwritable destination fails before any work), moved into place
-    with :func:`os.replace` on :meth:`commit` and removed if the command fails or is interrupted.
-    """
+class _AtomicOutput(AtomicFile):
+    """A ``--out`` ``.npy`` file written atomically (see :class:`latentgeo._files.AtomicFile`):
+    checked before the work starts, whole or absent after it."""
 
     def __init__(self, path: str):
-        out = npy_path(path)
-        if Path(out).is_dir():
-            raise CLIError(f"--out {out} is a directory")
-        parent = Path(out).resolve().parent
-        if not parent.is_dir():
-            raise CLIError(f"cannot write {out}: no such directory {parent}")
-        self.path = out
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=parent)
-        except OSError as exc:
-            raise CLIError(f"cannot write {out} ({exc.strerror or exc})") from None
-        os.close(fd)
-
-    def __enter__(self) -> "_AtomicOutput":
-        return self
+            super().__init__(npy_path(path))
+        except (ValueError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        self.path = str(self.path)  # what the commands print and put in their JSON
 
     def commit(self, arr: np.ndarray) -> None:
-        with open(self.tmp, "wb") as fh:
-            np.save(fh, arr)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what np.save would give
-        os.replace(self.tmp, self.path)
-        self.tmp = None
-
-    def __exit__(self, *exc) -> None:
-        if self.tmp is not None:
-            try:
-                os.unlink(self.tmp)
-            except OSError:
-                pass
+        super().commit(lambda fh: np.save(fh, arr))
 
 
 def _add_input(p: argparse.ArgumentParser, optional: bool = False) -> None:

@@ -35,13 +35,13 @@ Conventions shared by :class:`Whitening` and :func:`whitening_grid`:
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
+from .._files import AtomicFile
 from .._validate import (
     as_float_matrix,
 )
@@ -461,16 +461,8 @@ class Whitening:
             "kernel_": kernel,
             "bias_": self.bias_,
         }
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        with AtomicFile(path) as out:
+            return out.commit(lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Whitening":
