@@ -1,80 +1,24 @@
-"""Neighbourhood graphs against dense numpy constructions, scikit-learn and known answers."""
+"""k-NN graphs against dense numpy constructions, scikit-learn and known answers; the graph
+inputs and their errors."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.sparse import csgraph
+from support.graphs import (
+    assert_graph_equal,
+    assert_symmetric,
+    check_canonical,
+    dense,
+    grid_points,
+    knn_tables,
+)
 from support.references import pairwise
 from support.strategies import examples
 
 import latentgeo
 from latentgeo import as_graph, connected_components, knn, knn_graph
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def check_canonical(G, n):
-    """CSR float64 (n, n) with strictly increasing column indices in every row."""
-    assert isinstance(G, sp.csr_matrix)
-    assert G.shape == (n, n)
-    assert G.dtype == np.float64
-    assert G.indptr[0] == 0 and G.indptr[-1] == G.indices.size == G.data.size
-    for i in range(n):
-        row = G.indices[G.indptr[i] : G.indptr[i + 1]]
-        assert np.all(np.diff(row) > 0), f"row {i} unsorted or duplicated: {row}"
-    assert G.has_sorted_indices
-
-
-def dense(G):
-    """(mask, weights) of a graph: mask marks stored entries, weights are inf elsewhere."""
-    n = G.shape[0]
-    coo = G.tocoo()
-    M = np.zeros((n, n), dtype=bool)
-    W = np.full((n, n), np.inf)
-    M[coo.row, coo.col] = True
-    W[coo.row, coo.col] = coo.data
-    assert M.sum() == G.nnz
-    return M, W
-
-
-def assert_graph_equal(G, M, W):
-    gm, gw = dense(G)
-    np.testing.assert_array_equal(gm, M)
-    np.testing.assert_array_equal(gw[M], W[M])
-
-
-def assert_symmetric(G):
-    T = G.T.tocsr()
-    T.sort_indices()
-    np.testing.assert_array_equal(G.indptr, T.indptr)
-    np.testing.assert_array_equal(G.indices, T.indices)
-    np.testing.assert_array_equal(G.data, T.data)
-
-
-@st.composite
-def knn_tables(draw, max_n=12):
-    """A precomputed self-join kNN table (indices, distances), with zeros and asymmetry."""
-    n = draw(st.integers(2, max_n))
-    k = draw(st.integers(1, n - 1))
-    idx = np.empty((n, k), dtype=np.int64)
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        idx[i] = draw(st.permutations(others))[:k]
-    vals = st.sampled_from([0.0, 0.25, 0.5, 1.0, 3.0])
-    dist = np.array(draw(st.lists(vals, min_size=n * k, max_size=n * k))).reshape(n, k)
-    return idx, np.sort(dist, axis=1)
-
-
-@st.composite
-def grid_points(draw, max_n=14, d=2):
-    """Small-integer points: many duplicates (zero distances) and ties."""
-    n = draw(st.integers(2, max_n))
-    flat = draw(st.lists(st.integers(-2, 2), min_size=n * d, max_size=n * d))
-    return np.array(flat, dtype=np.float64).reshape(n, d)
-
 
 # ---------------------------------------------------------------------------------------------
 # kNN graphs
@@ -197,71 +141,6 @@ def test_weight_power_and_unit(p):
 
 
 # ---------------------------------------------------------------------------------------------
-# radius graphs
-
-
-def radius_reference(X, r, metric):
-    D = pairwise(X, metric)
-    M = D <= r
-    np.fill_diagonal(M, False)
-    return M, D
-
-
-@examples(80)
-@given(
-    st.one_of(
-        grid_points(max_n=20, d=3),
-        st.integers(0, 10**6).map(lambda s: np.random.default_rng(s).normal(size=(25, 3))),
-    ),
-    st.sampled_from(["euclidean", "sqeuclidean", "cosine"]),
-    st.floats(0.0, 4.0),
-)
-def test_radius_matches_dense_brute_force(X, metric, r):
-    n = X.shape[0]
-    G = knn_graph(X, mode="radius", radius=r, metric=metric, symmetrize="none")
-    check_canonical(G, n)
-    M, D = radius_reference(X, r, metric)
-    gm, gw = dense(G)
-    clear = np.abs(D - r) > 1e-9 * (1 + r)  # pairs not within rounding of the boundary
-    np.testing.assert_array_equal(gm[clear], M[clear])
-    np.testing.assert_allclose(gw[gm], D[gm], rtol=1e-12, atol=1e-12)
-    assert_symmetric(G)
-    assert_graph_equal(knn_graph(X, mode="radius", radius=r, metric=metric), gm, gw)
-
-
-def test_radius_boundary_inclusive_and_zero_radius():
-    # integer grid: distances 1, sqrt 2, 2 are exact, so the boundary is tested exactly
-    xs, ys = np.meshgrid(np.arange(5.0), np.arange(4.0))
-    X = np.column_stack([xs.ravel(), ys.ravel()])
-    X = np.vstack([X, X[:3]])  # three duplicates
-    n = X.shape[0]
-    M, D = radius_reference(X, 1.0, "euclidean")
-    G = knn_graph(X, mode="radius", radius=1.0)
-    assert_graph_equal(G, M, D)
-    assert np.any(G.data == 1.0) and np.count_nonzero(G.data == 0) == 6
-    G2 = knn_graph(X, mode="radius", radius=2.0, metric="sqeuclidean", weight="unit")
-    M2, _ = radius_reference(X, 2.0, "sqeuclidean")
-    np.testing.assert_array_equal(dense(G2)[0], M2)
-    G0 = knn_graph(X, mode="radius", radius=0.0)
-    assert G0.nnz == 6 and np.all(G0.data == 0)
-    assert connected_components(G0)[0] == n - 3
-
-
-def test_radius_blocks(monkeypatch):
-    import latentgeo.neighbors._graph as graph_mod
-
-    rng = np.random.default_rng(7)
-    X = rng.normal(size=(70, 5)).astype(np.float32)
-    ref = knn_graph(X, mode="radius", radius=2.0)
-    monkeypatch.setattr(graph_mod, "_RADIUS_BLOCK", 150)  # 2 rows per block
-    G = knn_graph(X, mode="radius", radius=2.0)
-    np.testing.assert_array_equal(G.indices, ref.indices)
-    np.testing.assert_array_equal(G.data, ref.data)
-    M, D = radius_reference(X, 2.0, "euclidean")
-    np.testing.assert_array_equal(dense(G)[0], M)
-
-
-# ---------------------------------------------------------------------------------------------
 # invariances and known answers
 
 
@@ -331,65 +210,6 @@ def test_anisotropic_grid_k4():
         assert set(np.round(W[grid], 12)) == {1.0, 1.1}
     Mm, _ = dense(knn_graph(X, 4, mode="mutual"))
     np.testing.assert_array_equal(Mm[interior], grid[interior])
-
-
-# ---------------------------------------------------------------------------------------------
-# connected components
-
-
-def canonical_labels(labels):
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(first)
-    relabel = np.empty_like(order)
-    relabel[order] = np.arange(order.size)
-    return relabel[labels]
-
-
-def test_two_clusters_deterministic_labels():
-    rng = np.random.default_rng(5)
-    A = rng.normal(size=(40, 3))
-    B = rng.normal(size=(30, 3)) + 100.0
-    perm = rng.permutation(70)
-    X = np.vstack([A, B])[perm]
-    member = (perm >= 40).astype(np.int64)  # 1 for points of B
-    c, labels = connected_components(knn_graph(X, 5))
-    assert c == 2
-    assert labels.dtype == np.int64 and labels[0] == 0
-    expected = member if member[0] == 0 else 1 - member
-    np.testing.assert_array_equal(labels, expected)
-    c2, labels2 = connected_components(knn_graph(X, 5, symmetrize="none"), directed=False)
-    assert c2 == 2
-    np.testing.assert_array_equal(labels2, labels)
-
-
-@examples(100)
-@given(knn_tables(max_n=15), st.booleans())
-def test_components_match_scipy(table, directed):
-    idx, dist = table
-    n, k = idx.shape
-    keep = np.arange(n * k) % 3 != 0  # thin the graph out so that it falls apart
-    rows = np.repeat(np.arange(n), k)[keep]
-    G = sp.csr_matrix((dist.ravel()[keep], (rows, idx.ravel()[keep])), shape=(n, n))
-    c, labels = connected_components(G, directed=directed)
-    rc, rlabels = csgraph.connected_components(G, directed=directed, connection="strong")
-    assert c == rc
-    np.testing.assert_array_equal(labels, canonical_labels(rlabels))
-    assert labels.max() == c - 1
-    _, first = np.unique(labels, return_index=True)
-    assert np.all(np.diff(first) > 0)
-
-
-def test_components_directed_and_isolated():
-    path = sp.csr_matrix(([1.0, 0.0], ([0, 1], [1, 2])), shape=(4, 4))
-    assert connected_components(path)[0] == 2
-    np.testing.assert_array_equal(connected_components(path)[1], [0, 0, 0, 1])
-    c, labels = connected_components(path, directed=True)
-    assert c == 4
-    np.testing.assert_array_equal(labels, [0, 1, 2, 3])
-    cyc = sp.csr_matrix(([1.0, 1.0, 1.0], ([2, 3, 1], [3, 1, 2])), shape=(4, 4))
-    c, labels = connected_components(cyc, directed=True)
-    assert c == 2
-    np.testing.assert_array_equal(labels, [0, 1, 1, 1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,16 +352,3 @@ def test_as_graph_bad_input():
         as_graph(csr([1.0, 1.0, 1.0]), symmetrize="both")
     with pytest.raises(ValueError, match="negative weight"):
         connected_components(csr([1.0, -1.0, 2.0]))
-
-
-@pytest.mark.parametrize("offset", [1e7, 7e7 + 0.25, 1e8 + 0.25, 4e8 + 0.75])
-def test_radius_translation_with_large_offset(offset):
-    # |x|^2 + |y|^2 - 2 x.y cancels catastrophically here: the exact boundary pairs (distance
-    # exactly 1) must still be found, with the same graph as the untranslated points
-    X = np.column_stack([np.arange(40.0), np.zeros(40)])
-    X[::3, 1] = 1.0  # also some diagonal pairs at sqrt(2) > 1
-    ref = knn_graph(X, mode="radius", radius=1.0)
-    G = knn_graph(X + offset, mode="radius", radius=1.0)
-    assert_graph_equal(G, *dense(ref))
-    M, D = radius_reference(X + offset, 1.0, "euclidean")
-    assert_graph_equal(G, M, D)

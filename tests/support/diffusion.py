@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from latentgeo import _core
 from latentgeo.diffusion import EDM, VE, VP, GaussianMixture, SubVP, VPCosine
 
 # A 2-D mixture with three well-separated diagonal components (the prototype's test case).
@@ -56,3 +57,9 @@ def eps_fn(process, g):
         return -sig[:, None] * g.score(x, s, sig)
 
     return fn
+
+
+def step_noise(seed, step, n, d, first_index=0):
+    """The standard normals a stochastic sampler draws at `step` for rows first_index.. of a run
+    seeded with `seed` (the counter-based noise, replayed in numpy)."""
+    return _core.diffusion_normals(seed, "step", first_index, step, n, d)
