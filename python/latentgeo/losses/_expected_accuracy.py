@@ -227,11 +227,11 @@ def exact_accuracy(
     error far in the tails, so ``-log A`` and its gradient stay meaningful for badly wrong
     examples.
 
-    Measured accuracy in float64 with the default 32 nodes, for 2 to 5,000 classes and logit
-    spreads 0.1 to 100 sigma, against a 100-node rule (whose probabilities over all labels sum
-    to 1 within 1e-15): absolute error of A at most 1e-9, of its gradient at most 2e-9; relative
-    error of A at most 2e-7 (the worst case is thousands of nearly tied classes, A ~ 1/C).
-    48 nodes give 1e-12 and 64 nodes 2e-14 absolute. Two classes against the closed form
+    Measured accuracy in float64 with the default 32 nodes against a 100-node rule (whose
+    probabilities over all labels sum to 1 within 1e-15), on 3,000 random heads of 2 to 40
+    classes with N(0, 9) logits and sigma from 0.05 to 20: absolute error of A at most 2e-8, of
+    its gradient at most 1e-7 (the worst cases: one class ahead by about 2 sigma, A ~ 0.8);
+    48 nodes give 1e-10 (gradient 1e-9) and 64 nodes 5e-12 (gradient 3e-11). Two classes against the closed form
     ``Phi(Delta / (sigma sqrt 2))``: relative error of about 1e-15 in log A for |Delta / sigma| up
     to 1e4. Against ``scipy.stats.multivariate_normal.cdf`` (Genz) with covariance ``I + 11^T``:
     agreement within Genz's own error. numpy inputs run the same algorithm in Rust (float64,
