@@ -236,6 +236,7 @@ def test_help_and_version(capsys):
 # --- as a program ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_dash_m(example_npy):
     proc = subprocess.run(
         [sys.executable, "-m", "latentgeo", "hubness", str(example_npy), "--json"],
@@ -247,6 +248,7 @@ def test_python_dash_m(example_npy):
     assert json.loads(proc.stdout)["n"] == 600
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("latentgeo") is None, reason="console script not on PATH")
 def test_console_script(tmp_path):
     proc = subprocess.run(

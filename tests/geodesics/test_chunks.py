@@ -65,6 +65,7 @@ def reference(D, src, reduction, axis, ignore_inf, exclude_self, k):
 BLOCK_SIZES = st.one_of(st.none(), st.sampled_from([1, 2, 3, 5, 7]), st.just("n"))
 
 
+@pytest.mark.slow
 @examples(200)
 @given(
     g=csr_graphs(max_n=25),
@@ -123,6 +124,7 @@ def test_reduce_matches_dense(
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @examples(80)
 @given(
     g=csr_graphs(max_n=25),

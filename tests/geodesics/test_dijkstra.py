@@ -40,6 +40,7 @@ def check_paths(graph, dist, pred, sources, directed):
             assert total == dist[r, t]
 
 
+@pytest.mark.slow
 @examples(150)
 @given(
     g=csr_graphs(),

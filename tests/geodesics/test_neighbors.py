@@ -29,6 +29,7 @@ def reference(graph, sources, k, directed):
     return idx, dist
 
 
+@pytest.mark.slow
 @examples(150)
 @given(g=csr_graphs(min_n=2), directed=st.booleans(), data=st.data())
 def test_matches_sorted_scipy_rows(g, directed, data):
@@ -48,6 +49,7 @@ def test_matches_sorted_scipy_rows(g, directed, data):
     np.testing.assert_array_equal(dist32, want_dist.astype(np.float32))
 
 
+@pytest.mark.slow
 @examples(60)
 @given(g=csr_graphs(min_n=2, max_n=25), directed=st.booleans(), data=st.data())
 def test_threads_and_sparse_output(g, directed, data):

@@ -57,6 +57,7 @@ def test_union_is_max_and_mutual_is_min_of_dense():
     np.testing.assert_array_equal(knn_graph(X, 5, mode="mutual").toarray(), mutual)
 
 
+@pytest.mark.slow
 @examples(150)
 @given(knn_tables())
 def test_symmetrize_precomputed_table_matches_dense(table):
@@ -85,6 +86,7 @@ def test_symmetrize_precomputed_table_matches_dense(table):
         assert_graph_equal(H, mask, weights)
 
 
+@pytest.mark.slow
 @examples(100)
 @given(grid_points(), st.data())
 def test_symmetrize_vectors_with_duplicates_matches_dense(X, data):

@@ -90,6 +90,7 @@ def test_random_data_all_metrics(n, d, metric, dtype, seed, with_query):
     check_valid(res, X, k, metric, Q, rtol=1e-5 if dtype == np.float32 else 1e-10)
 
 
+@pytest.mark.slow
 def test_agrees_with_sklearn_brute(rng):
     from sklearn.neighbors import NearestNeighbors
 
@@ -106,6 +107,7 @@ def test_agrees_with_sklearn_brute(rng):
         assert (res.indices == i_ref).mean() > 0.999
 
 
+@pytest.mark.slow
 def test_blocks_threads_and_progress_do_not_change_results():
     rng = np.random.default_rng(1)
     # Quantised values make many exact ties; n spans several internal blocks.

@@ -315,6 +315,7 @@ def test_bad_input(args, kwargs, exc):
         unargmaxable(*args, **kwargs)
 
 
+@pytest.mark.slow
 def test_whitened_screen_witnesses():
     from latentgeo.datasets import make_example
 

@@ -240,6 +240,7 @@ def test_not_fitted():
             call(np.zeros((2, 2)) if call is not w.save else "x.npz")
 
 
+@pytest.mark.slow
 def test_sklearn_clone_pipeline_gridsearch():
     pytest.importorskip("sklearn")
     from sklearn.base import clone
