@@ -228,19 +228,18 @@ def exact_accuracy(
     examples.
 
     Measured accuracy in float64 with the default 32 nodes against a 100-node rule (whose
-    probabilities over all labels sum to 1 within 1e-15), on 3,000 random heads of 2 to 40
-    classes with N(0, 9) logits and sigma from 0.05 to 20: absolute error of A at most 2e-8, of
-    its gradient at most 1e-7 (the worst cases: one class ahead by about 2 sigma, A ~ 0.8);
-    48 nodes give 1e-10 (gradient 1e-9) and 64 nodes 5e-12 (gradient 3e-11). Two classes against the closed form
+    probabilities over all labels sum to 1 within 1e-15), on 3,000 random heads of 2 to 40 classes
+    with N(0, 9) logits and sigma from 0.05 to 20: absolute error of A at most 2e-8, of its gradient
+    at most 1e-7 (the worst cases: one class ahead by about 2 sigma, A ~ 0.8); 48 nodes give 1e-10
+    (gradient 1e-9) and 64 nodes 5e-12 (gradient 3e-11). Two classes against the closed form
     ``Phi(Delta / (sigma sqrt 2))``: relative error of about 1e-15 in log A for |Delta / sigma| up
     to 1e4. Against ``scipy.stats.multivariate_normal.cdf`` (Genz) with covariance ``I + 11^T``:
     agreement within Genz's own error. numpy inputs run the same algorithm in Rust (float64,
-    examples in parallel, Newton stopped once a step no longer moves the centre; float32 results
-    are rounded from float64); other libraries compute float32 in float32 (relative error about
-    1e-6). The gradient is the same rule applied to
-    ``d log A / d a_j = E_omega[lambda(a_j + u)]`` (omega = normalised node weights, lambda =
-    phi / Phi from a continued fraction below -8), i.e. the exact derivative of the computed
-    value.
+    examples in parallel, Newton stopped once a step no longer moves the centre; float32 results are
+    rounded from float64); other libraries compute float32 in float32 (relative error about 1e-6).
+    The gradient is the same rule applied to ``d log A / d a_j = E_omega[lambda(a_j + u)]`` (omega =
+    normalised node weights, lambda = phi / Phi from a continued fraction below -8), i.e. the exact
+    derivative of the computed value.
 
     Under torch or jax the same formula runs with autograd (``log Phi`` from
     ``torch.special.log_ndtr`` / ``jax.scipy.special.log_ndtr`` above -8 and an explicit tail

@@ -31,6 +31,51 @@ def _check_shape_dtype(shape, dtype) -> None:
         raise ValueError(f"graph must be a square (n, n) matrix, got shape {shape}")
 
 
+def _check_structure(graph) -> None:
+    """Raise ValueError if a sparse matrix's stored structure is inconsistent: scipy's
+    constructors accept out-of-range indices and index pointers that run backwards, which would
+    otherwise give a wrong graph (or worse) further down."""
+    fmt = graph.format
+    if fmt in ("csr", "csc"):
+        major, minor = graph.shape if fmt == "csr" else graph.shape[::-1]
+        line, other = ("row", "column") if fmt == "csr" else ("column", "row")
+        indptr = np.asarray(graph.indptr)
+        indices = np.asarray(graph.indices)
+        ok = (
+            indptr.shape == (major + 1,)
+            and indptr[0] == 0
+            and not (np.diff(indptr) < 0).any()
+            and indptr[-1] <= indices.size
+            and np.asarray(graph.data).size >= indptr[-1]
+        )
+        if not ok:
+            raise ValueError(
+                f"graph is a malformed {fmt.upper()} matrix: its index pointer must start at 0, "
+                f"never decrease and end within its {indices.size} stored entries"
+            )
+        idx = indices[: int(indptr[-1])]
+        bad = (idx < 0) | (idx >= minor)
+        if bad.any():
+            p = int(np.argmax(bad))
+            at = int(np.searchsorted(indptr, p, side="right") - 1)
+            raise ValueError(
+                f"graph has {other} index {int(idx[p])} in {line} {at}, out of range for a "
+                f"({graph.shape[0]}, {graph.shape[1]}) matrix"
+            )
+    elif fmt == "coo":
+        for name, ix, size in (
+            ("row", graph.row, graph.shape[0]),
+            ("column", graph.col, graph.shape[1]),
+        ):
+            ix = np.asarray(ix)
+            bad = (ix < 0) | (ix >= size)
+            if bad.any():
+                raise ValueError(
+                    f"graph has {name} index {int(ix[np.argmax(bad)])}, out of range for a "
+                    f"({graph.shape[0]}, {graph.shape[1]}) matrix"
+                )
+
+
 def _check_weights(w: np.ndarray, row_col) -> None:
     """Raise ValueError naming the first NaN, infinite or negative weight of `w`; ``row_col(i)``
     gives the (row, column) of entry i."""
@@ -80,6 +125,7 @@ def as_graph(graph, *, symmetrize: Optional[str] = None) -> sp.csr_matrix:
             "csr_matrix from the edge lists)"
         )
     _check_shape_dtype(graph.shape, graph.dtype)
+    _check_structure(graph)
     how = "none" if symmetrize is None else check_choice(symmetrize, "symmetrize", _SYMMETRIZE)
     n = int(graph.shape[0])
     coo = graph.tocoo()
@@ -175,6 +221,7 @@ def _as_csr(graph):
     """
     if sp.issparse(graph):
         _check_shape_dtype(graph.shape, graph.dtype)
+        _check_structure(graph)
         shape = graph.shape
         g = graph.tocsr()
         weights = np.asarray(g.data, dtype=np.float64)

@@ -17,6 +17,7 @@ from .._validate import (
     check_n_threads,
     float_dtype,
 )
+from ._gate import _check_structure
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "inner_product")
 
@@ -235,10 +236,11 @@ def _from_arrays(indices, distances, k) -> KNNResult:
 
 
 def _from_sparse(graph, k) -> KNNResult:
+    if graph.dtype.kind not in "iuf":
+        raise TypeError(f"the graph must hold real numbers, got dtype {graph.dtype}")
+    _check_structure(graph)  # before any conversion: scipy's can crash on a malformed matrix
     g = sp.csr_matrix(graph, copy=True)
     m, n = g.shape
-    if g.dtype.kind not in "iuf":
-        raise TypeError(f"the graph must hold real numbers, got dtype {g.dtype}")
     square = m == n
     if square:
         rows = np.repeat(np.arange(m), np.diff(g.indptr))
@@ -247,6 +249,8 @@ def _from_sparse(graph, k) -> KNNResult:
     counts = np.diff(g.indptr)
     kk = int(counts.min()) if m else 0
     if k is None:
+        if m and kk == 0:
+            raise ValueError(f"row {int(np.argmin(counts))} of the graph stores no neighbours")
         k = kk
     k = check_int(k, "k", low=1)
     if counts.min() < k:
