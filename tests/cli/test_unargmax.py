@@ -185,3 +185,30 @@ def test_audit_softmax_section(capsys, tmp_path, W):
     rc, out, err = run(capsys, "audit", npy, "--k", 5, "--softmax")
     assert rc == 0 and "== unargmaxable ==" in out
     assert re.search(rf"^  unargmaxable +{', '.join(map(str, PLANTED))}$", out, re.MULTILINE)
+
+
+def test_huge_class_range_is_refused_without_enumerating_it(capsys, model):
+    argv = ["unargmax", model, "--weight", "lm_head.weight", "--classes", "0-1000000000000"]
+    assert_error(*run(capsys, *argv), f"includes class 1000000000000, but the weights have {V}")
+
+
+def test_overlapping_ranges_give_sorted_unique_ids(capsys, model):
+    argv = ["unargmax", model, "--weight", "lm_head.weight", "--classes", "5-9,0-6,7"]
+    assert run_json(capsys, *argv)["classes"] == list(range(10))
+
+
+def test_verification_runs_and_a_failed_check_is_an_error(capsys, model, monkeypatch):
+    from latentgeo.unargmax import UnargmaxReport
+
+    calls = []
+
+    def failing(self, raise_on_failure=False):
+        calls.append(raise_on_failure)
+        raise ValueError("the certificate of class 17 fails")
+
+    monkeypatch.setattr(UnargmaxReport, "verify", failing)
+    argv = ["unargmax", model, "--weight", "lm_head.weight"]
+    assert_error(*run(capsys, *argv), "re-check of the result failed")
+    assert calls == [True]
+    rc, _, err = run(capsys, *argv, "--no-verify")
+    assert rc == 0, err

@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from .._json import plain
 from ..unargmax import list_tensors, load_weights, unargmaxable
-from ._io import _positive_float, _use_progress
+from ._io import CLIError, _positive_float, _use_progress
 
 #: The order in which the pipeline stages of latentgeo.unargmaxable run.
 UNARGMAX_STAGES = ("screen", "heuristic", "lp")
 
 
-def _parse_classes(text: str) -> List[int]:
-    """``"0,5,9"`` or ``"0-99,200"`` (inclusive ranges) -> sorted unique class ids."""
-    ids = set()
+def _parse_classes(text: str) -> List[Tuple[int, int]]:
+    """``"0,5,9"`` or ``"0-99,200"`` -> inclusive ``(first, last)`` ranges. The ids are only
+    enumerated by :func:`_class_ids`, once the number of classes is known, so a range such as
+    ``0-1000000000000`` costs nothing before it is found out of range."""
+    ranges = []
     for part in text.split(","):
         part = part.strip()
         lo, sep, hi = part.partition("-")
@@ -32,8 +34,29 @@ def _parse_classes(text: str) -> List[int]:
             ) from None
         if first < 0 or last < first:
             raise argparse.ArgumentTypeError(f"invalid class range {part!r} in {text!r}")
-        ids.update(range(first, last + 1))
-    return sorted(ids)
+        ranges.append((first, last))
+    return ranges
+
+
+def _verify(report) -> None:
+    """Run the report's independent float64 re-check; a failure is a CLI error."""
+    try:
+        report.verify(raise_on_failure=True)
+    except ValueError as exc:
+        raise CLIError(f"the independent re-check of the result failed: {exc}") from None
+
+
+def _class_ids(ranges: Optional[List[Tuple[int, int]]], V: int) -> Optional[np.ndarray]:
+    """The sorted unique class ids of `ranges`, all checked to be below `V`."""
+    if ranges is None:
+        return None
+    top = max(last for _, last in ranges)
+    if top >= V:
+        raise CLIError(f"--classes includes class {top}, but the weights have {V} classes")
+    mask = np.zeros(V, dtype=bool)
+    for first, last in ranges:
+        mask[first : last + 1] = True
+    return np.flatnonzero(mask)
 
 
 def unargmax_summary(report) -> dict:
@@ -73,6 +96,7 @@ def audit_unargmaxable(X: np.ndarray, args: argparse.Namespace) -> Optional[dict
     if not getattr(args, "softmax", False):
         return None
     report = unargmaxable(X, None, n_threads=args.threads, progress=_use_progress(args, X))
+    _verify(report)
     return unargmax_summary(report)
 
 
@@ -93,10 +117,12 @@ def _cmd_unargmax(args: argparse.Namespace) -> int:
         W,
         b,
         bounds=args.bounds,
-        classes=args.classes,
+        classes=_class_ids(args.classes, W.shape[0]),
         n_threads=args.threads,
         progress=progress,
     )
+    if not args.no_verify:
+        _verify(report)
     summary = unargmax_summary(report)
     if args.json:
         out = {"input": info, **plain(report.to_dict())}
@@ -152,4 +178,9 @@ def _add_unargmax_parser(sub) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument(
+        "--no-verify", action="store_true",
+        help="skip the independent float64 re-check of every witness and certificate "
+        "(UnargmaxReport.verify; it runs by default and fails the command if any check fails)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_unargmax)

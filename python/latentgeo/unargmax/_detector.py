@@ -26,7 +26,7 @@ from .._validate import (
     check_n_threads,
     check_real,
 )
-from ._report import _STAGE, _STATUS, UnargmaxReport
+from ._report import _STAGE, _STATUS, UnargmaxReport, _exponent
 
 #: Default relative tolerance of unargmaxability certificates.
 DEFAULT_TOL = 1e-9
@@ -168,9 +168,14 @@ def unargmaxable(
     tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", low=0)
     patience = check_int(patience, "patience", low=0)
     n_threads = check_n_threads(n_threads)
-    fn = _core.unargmax_f32 if W.dtype == np.float32 else _core.unargmax_f64
+    # Decide on the exactly rescaled (W, b) 2**-e: verdicts, witnesses and certificates do not
+    # change with the scale, and no magnitude of the input can overflow or underflow.
+    e = _exponent(W, b)
+    Wn = np.ldexp(W, -e) if e else W
+    bn = None if b is None else (np.ldexp(b, -e) if e else b)
+    fn = _core.unargmax_f32 if Wn.dtype == np.float32 else _core.unargmax_f64
     with Progress(1, "unargmaxable", enabled=bool(progress)) as bar:
-        raw = fn(W, b, cls, bounds, tol, patience, n_threads, bar)
+        raw = fn(Wn, bn, cls, bounds, tol, patience, n_threads, bar)
     total = time.perf_counter() - t0
 
     classes_out = np.arange(V, dtype=np.int64) if cls is None else cls
@@ -196,13 +201,13 @@ def unargmaxable(
         classes=classes_out,
         status=status,
         stage=stage,
-        margin=raw["margin"],
+        margin=np.ldexp(raw["margin"], e),
         timings=timings,
         counts=counts,
         bounds=bounds,
         _W=W,
         _b=b,
-        _alpha=raw["alpha"],
+        _alpha=np.ldexp(raw["alpha"], -e),
         _witnesses=witnesses,
         _certificates=certificates,
         _pos={int(k): i for i, k in enumerate(classes_out.tolist())},

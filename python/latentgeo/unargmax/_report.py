@@ -4,6 +4,7 @@ float64 re-check (:meth:`UnargmaxReport.verify`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -144,9 +145,12 @@ class UnargmaxReport:
         is at least the reported one; a certificate when its residual and bias slack meet the
         tolerance described in the class docstring. Undecided classes have nothing to check.
         """
-        W = self._W
-        b = self._b if self._b is not None else np.zeros(self.V)
-        for i in self._witness_failures(W, b):
+        e = _exponent(self._W, self._b)
+        W = np.ldexp(self._W, -e)
+        b = np.ldexp(self._b, -e) if self._b is not None else np.zeros(self.V)
+        margin = np.ldexp(self.margin, -e)
+        alpha = None if self._alpha is None else np.ldexp(self._alpha, e)
+        for i in self._witness_failures(W, b, margin, alpha):
             return _fail(raise_on_failure, f"the witness of class {self.classes[i]} fails")
         for i in np.flatnonzero(self.status == "unargmaxable"):
             k = int(self.classes[i])
@@ -155,33 +159,34 @@ class UnargmaxReport:
                 return _fail(raise_on_failure, f"the certificate of class {k} fails")
         return True
 
-    def _witness_failures(self, W, b):
-        d = self.d
+    def _witness_failures(self, W, b, margin, alpha_all):
+        """Positions whose witness fails for the rescaled (W, b), with the margins and screen
+        scales rescaled alike (witness vectors are scale-free)."""
         norms = np.sqrt(np.einsum("ij,ij->i", W, W, dtype=np.float64))
         arg = np.flatnonzero(self.status == "argmaxable")
         scaled = [i for i in arg if i not in self._witnesses]
         for lo in range(0, len(scaled), _VERIFY_BLOCK):
             pos = np.asarray(scaled[lo : lo + _VERIFY_BLOCK])
             ks = self.classes[pos]
-            alpha = self._alpha[pos]
+            alpha = alpha_all[pos]
             X = alpha[:, None] * W[ks].astype(np.float64)
             Z = W.astype(np.float64, copy=False) @ X.T + b[:, None]
             # Cauchy-Schwarz: sum_i |w_ji x_i| <= ||w_j|| ||x||.
             xn = np.abs(alpha) * norms[ks]
             S = norms[:, None] * xn[None, :]
             for c, i in enumerate(pos):
-                if not self._witness_ok(i, Z[:, c], S[:, c], X[c], b, d, lower_bound=True):
+                if not self._witness_ok(i, Z[:, c], S[:, c], X[c], b, margin[i], True):
                     yield i
         for i in arg:
             if i in self._witnesses:
                 x = self._witnesses[i]
                 z = W.astype(np.float64, copy=False) @ x + b
                 s = np.abs(W).astype(np.float64, copy=False) @ np.abs(x)
-                if not self._witness_ok(i, z, s, x, b, d, lower_bound=False):
+                if not self._witness_ok(i, z, s, x, b, margin[i], False):
                     yield i
 
-    def _witness_ok(self, i, z, s, x, b, d, lower_bound) -> bool:
-        k = int(self.classes[i])
+    def _witness_ok(self, i, z, s, x, b, rep, lower_bound) -> bool:
+        k, d = int(self.classes[i]), self.d
         if not np.all(np.isfinite(x)):
             return False
         if self.bounds is not None and np.abs(x).max(initial=0.0) > self.bounds:
@@ -194,7 +199,6 @@ class UnargmaxReport:
             return False
         m[k] = np.inf
         got = m.min()
-        rep = self.margin[i]
         if lower_bound:
             return bool(got >= rep * (1 - 1e-9) - allow.max())
         return bool(abs(got - rep) <= 1e-9 * abs(rep) + allow.max())
@@ -269,6 +273,17 @@ class UnargmaxReport:
             )
         )
         return "\n".join(lines)
+
+
+def _exponent(W: np.ndarray, b: Optional[np.ndarray]) -> int:
+    """e with ``max(|W|, |b|) * 2**-e`` in [0.5, 1) (0 for all zeros): the verdicts are invariant
+    under scaling (W, b) jointly, so both the detector and :meth:`UnargmaxReport.verify` work on
+    ``ldexp(W, -e)``, an exact rescaling that keeps squares and products away from overflow and
+    underflow whatever the magnitude of the input."""
+    m = float(np.abs(W).max(initial=0.0))
+    if b is not None:
+        m = max(m, float(np.abs(b).max(initial=0.0)))
+    return math.frexp(m)[1] if m > 0 else 0
 
 
 def _fail(raise_on_failure: bool, msg: str) -> bool:
