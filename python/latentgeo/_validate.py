@@ -110,3 +110,16 @@ def check_real(
             raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
     return value
+
+
+def magnitude_exponent(*arrays) -> int:
+    """e with ``max |a| * 2**-e`` in [0.5, 1) over all the (non-None) arrays, 0 if all are zero.
+
+    ``np.ldexp(a, -e)`` is then an exact rescaling (no rounding, unless an entry is below the
+    smallest normal number relative to the largest), which scale-invariant algorithms use to keep
+    squares and products away from overflow and underflow."""
+    m = 0.0
+    for a in arrays:
+        if a is not None and a.size:
+            m = max(m, float(a.max()), -float(a.min()))
+    return math.frexp(m)[1] if m > 0 else 0

@@ -16,6 +16,7 @@ from .._validate import (
     check_int,
     check_n_threads,
     float_dtype,
+    magnitude_exponent,
 )
 from ._gate import _check_structure
 
@@ -175,9 +176,56 @@ def _knn(X, k, metric, qarg=None, exclude=True, n_threads=None, progress=False) 
     C-contiguous, of one float dtype; 1 <= k <= the points available; `exclude` only applies to a
     self-join."""
     exclude = exclude and qarg is None
+    if metric == "cosine":  # invariant to each row's scale: rescale the rows one by one
+        X, qarg = _rescale_rows(X), None if qarg is None else _rescale_rows(qarg)
+        e = 0
+    else:
+        e = _rescale(X, qarg)
+    if e:  # exact power-of-two rescaling: the same neighbours, distances scaled back below
+        X = np.ldexp(X, -e)
+        qarg = None if qarg is None else np.ldexp(qarg, -e)
     with Progress(1, "knn", enabled=bool(progress)) as bar:
         idx, dist = _knn_call(X, qarg, k, metric, 0 if exclude else None, n_threads, bar)
+    if e:
+        dist = _scale_back(dist, metric, e)
     return KNNResult(idx, dist, metric, X.shape[0], qarg is None)
+
+
+# Rows whose largest magnitude lies within 2**+-SAFE (by dtype) are searched as they are; others
+# are first rescaled by a power of two, so that squared norms can neither overflow nor underflow.
+_SAFE_EXPONENT = {np.dtype(np.float32): 40, np.dtype(np.float64): 400}
+
+
+def _rescale(X, Q) -> int:
+    """The exponent e to rescale by (0 when the magnitudes are safe as they are)."""
+    e = magnitude_exponent(X, Q)
+    return e if abs(e) > _SAFE_EXPONENT[X.dtype] else 0
+
+
+def _rescale_rows(X: np.ndarray) -> np.ndarray:
+    """`X` with every row whose largest magnitude is outside 2**+-SAFE rescaled by a power of two
+    to [0.5, 1) (exact; `X` itself when no row needs it)."""
+    top = np.maximum(X.max(axis=1), -X.min(axis=1))
+    e = np.frexp(top)[1]
+    e[top == 0] = 0
+    e[np.abs(e) <= _SAFE_EXPONENT[X.dtype]] = 0
+    if not e.any():
+        return X
+    return np.ldexp(X, -e[:, None].astype(np.int32))
+
+
+def _scale_back(dist: np.ndarray, metric: str, e: int) -> np.ndarray:
+    """Distances of the data from those of the data rescaled by 2**-e; ValueError when they do
+    not fit in the data's float type."""
+    power = {"euclidean": 1, "sqeuclidean": 2, "cosine": 0, "inner_product": 2}[metric]
+    with np.errstate(over="ignore"):
+        out = np.ldexp(dist, power * e)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"the {metric} distances of these vectors (magnitude about 2**{e}) overflow "
+            f"{dist.dtype}; pass float64 data or rescale it"
+        )
+    return out
 
 
 def as_knn(obj, k: Optional[int] = None, *, metric: str = "euclidean", n_threads=None) -> KNNResult:

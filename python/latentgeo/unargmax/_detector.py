@@ -25,8 +25,9 @@ from .._validate import (
     check_int,
     check_n_threads,
     check_real,
+    magnitude_exponent,
 )
-from ._report import _STAGE, _STATUS, UnargmaxReport, _exponent
+from ._report import _STAGE, _STATUS, UnargmaxReport
 
 #: Default relative tolerance of unargmaxability certificates.
 DEFAULT_TOL = 1e-9
@@ -170,7 +171,7 @@ def unargmaxable(
     n_threads = check_n_threads(n_threads)
     # Decide on the exactly rescaled (W, b) 2**-e: verdicts, witnesses and certificates do not
     # change with the scale, and no magnitude of the input can overflow or underflow.
-    e = _exponent(W, b)
+    e = magnitude_exponent(W, b)
     Wn = np.ldexp(W, -e) if e else W
     bn = None if b is None else (np.ldexp(b, -e) if e else b)
     fn = _core.unargmax_f32 if Wn.dtype == np.float32 else _core.unargmax_f64

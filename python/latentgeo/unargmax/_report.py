@@ -4,7 +4,6 @@ float64 re-check (:meth:`UnargmaxReport.verify`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from .._validate import (
     check_int,
+    magnitude_exponent,
 )
 
 _STATUS = np.array(["argmaxable", "unargmaxable", "undecided"])
@@ -145,7 +145,7 @@ class UnargmaxReport:
         is at least the reported one; a certificate when its residual and bias slack meet the
         tolerance described in the class docstring. Undecided classes have nothing to check.
         """
-        e = _exponent(self._W, self._b)
+        e = magnitude_exponent(self._W, self._b)
         W = np.ldexp(self._W, -e)
         b = np.ldexp(self._b, -e) if self._b is not None else np.zeros(self.V)
         margin = np.ldexp(self.margin, -e)
@@ -273,17 +273,6 @@ class UnargmaxReport:
             )
         )
         return "\n".join(lines)
-
-
-def _exponent(W: np.ndarray, b: Optional[np.ndarray]) -> int:
-    """e with ``max(|W|, |b|) * 2**-e`` in [0.5, 1) (0 for all zeros): the verdicts are invariant
-    under scaling (W, b) jointly, so both the detector and :meth:`UnargmaxReport.verify` work on
-    ``ldexp(W, -e)``, an exact rescaling that keeps squares and products away from overflow and
-    underflow whatever the magnitude of the input."""
-    m = float(np.abs(W).max(initial=0.0))
-    if b is not None:
-        m = max(m, float(np.abs(b).max(initial=0.0)))
-    return math.frexp(m)[1] if m > 0 else 0
 
 
 def _fail(raise_on_failure: bool, msg: str) -> bool:
