@@ -21,7 +21,7 @@ from .._validate import (
     check_n_threads,
 )
 from ..neighbors._gate import _as_csr, _as_sources, _core_csr
-from ._dijkstra import _check_dtype, _check_limit, geodesic_neighbors
+from ._dijkstra import _check_dtype, _check_limit, _narrow, _wide, geodesic_neighbors
 
 #: Accepted values of ``reduction`` in :func:`geodesic_reduce`.
 GEODESIC_REDUCTIONS = ("min", "max", "mean", "sum", "count", "topk")
@@ -64,12 +64,16 @@ def _iter_blocks(graph, sources, block_size, directed, limit, dt, n_threads, reu
     def gen():
         m = src.size
         buf = np.empty((min(b, m), n), dtype=dt) if reuse and m else None
+        wide = np.empty((min(b, m), n)) if _wide(dt, weights) and m else None
         with Progress(m, "geodesic", enabled=bool(progress)) as bar:
             for start in range(0, m, b):
                 ids = src[start : start + b]
                 out = buf[: ids.size] if buf is not None else np.empty((ids.size, n), dtype=dt)
+                target = out if wide is None else wide[: ids.size]
                 cb = _BlockProgress(bar, start, m)
-                _core.dijkstra(n, indptr, indices, weights, ids, out, None, limit, n_threads, cb)
+                _core.dijkstra(n, indptr, indices, weights, ids, target, None, limit, n_threads, cb)
+                if wide is not None:
+                    _narrow(target, out)
                 yield ids, out
 
     return n, src, gen()

@@ -28,6 +28,28 @@ def _check_limit(limit) -> Optional[float]:
     return check_real(limit, "limit", low=0, allow_inf=True)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _wide(dt: np.dtype, weights: np.ndarray) -> bool:
+    """Whether float32 output might round a finite distance to inf: the edge weights sum (an
+    upper bound of every shortest path) beyond the float32 range. Such runs compute in float64
+    and are narrowed by :func:`_narrow`."""
+    return dt == np.float32 and float(weights.sum()) > _F32_MAX
+
+
+def _narrow(wide: np.ndarray, out: np.ndarray) -> None:
+    """Copy float64 distances into the float32 `out`; ValueError if a finite one does not fit."""
+    with np.errstate(over="ignore"):
+        np.copyto(out, wide, casting="unsafe")
+    lost = np.isinf(out) & np.isfinite(wide)
+    if lost.any():
+        raise ValueError(
+            f"a finite geodesic distance ({wide[lost].flat[0]:.4g}) exceeds the float32 range; "
+            "pass dtype=np.float64"
+        )
+
+
 def _check_out(out, shape, dtype):
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
@@ -167,6 +189,7 @@ def geodesic(
         out = _check_out(out, shape, dt)
     pred = np.empty(shape, dtype=np.int64) if return_predecessors else None
     rows = (src.size, n)
+    target = np.empty(shape) if _wide(dt, weights) else out
     with Progress(src.size, "geodesic", enabled=bool(progress)) as bar:
         _core.dijkstra(
             n,
@@ -174,12 +197,14 @@ def geodesic(
             indices,
             weights,
             src,
-            out.reshape(rows),
+            target.reshape(rows),
             None if pred is None else pred.reshape(rows),
             limit,
             n_threads,
             bar,
         )
+    if target is not out:
+        _narrow(target, out)
     if return_predecessors:
         return out, pred
     return out
@@ -267,8 +292,13 @@ def geodesic_neighbors(
     m = src.size
     out_idx = np.empty((m, k), dtype=np.int64)
     out = np.empty((m, k), dtype=dt)
+    target = np.empty((m, k)) if _wide(dt, weights) else out
     with Progress(m, "geodesic_neighbors", enabled=bool(progress)) as bar:
-        _core.geodesic_neighbors(n, indptr, indices, weights, src, k, out_idx, out, n_threads, bar)
+        _core.geodesic_neighbors(
+            n, indptr, indices, weights, src, k, out_idx, target, n_threads, bar
+        )
+    if target is not out:
+        _narrow(target, out)
     if return_sparse:
         found = out_idx >= 0
         row_ptr = np.zeros(m + 1, dtype=np.int64)
