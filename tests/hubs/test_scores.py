@@ -451,3 +451,22 @@ def test_bad_score_parameters():
         latentgeo.hubness(STAR, k=1, hub_size=-1)
     with pytest.raises(ValueError, match="n_candidates"):
         latentgeo.hubness(STAR, k=1, n_candidates=3)
+
+
+def test_precomputed_indices_are_bounded():
+    """A precomputed kNN naming an absurd index is refused instead of allocating counters for it
+    (issue 13); unsigned indices beyond int64 do not wrap."""
+    import scipy.sparse as sp
+
+    for idx in (np.array([[10**15], [0]]), np.array([[2**64 - 1], [0]], dtype=np.uint64)):
+        with pytest.raises(ValueError, match="indices must be below 2\\*\\*40"):
+            latentgeo.hubness((idx, np.ones((2, 1))), 1)
+    g = sp.csr_matrix(([1.0], ([0], [2**41])), shape=(1, 2**41 + 1))
+    with pytest.raises(ValueError, match="at most 2\\*\\*40"):
+        latentgeo.k_occurrence(g, 1)
+    assert latentgeo.hubness((np.array([[3], [0]]), np.ones((2, 1))), 1).k_occurrence.tolist() == [
+        1,
+        0,
+        0,
+        1,
+    ]

@@ -20,6 +20,9 @@ from .._validate import (
 )
 from ._gate import _check_structure
 
+#: Precomputed neighbour indices must be below this (2**40 points: terabytes of counters).
+MAX_INDEX = 2**40
+
 METRICS = ("euclidean", "sqeuclidean", "cosine", "inner_product")
 
 
@@ -273,6 +276,11 @@ def _from_arrays(indices, distances, k) -> KNNResult:
         raise ValueError("distances contain NaN or infinite values")
     if idx.size and idx.min() < 0:
         raise ValueError("indices must be non-negative")
+    if idx.size and int(idx.max()) >= MAX_INDEX:
+        raise ValueError(
+            f"indices must be below 2**40, got {int(idx.max())}: an index names a point of the "
+            "indexed set, and counting occurrences over that many points is not possible"
+        )
     m = idx.shape[0]
     n_index = max(m, int(idx.max()) + 1 if idx.size else 0)
     res = KNNResult(
@@ -287,6 +295,8 @@ def _from_sparse(graph, k) -> KNNResult:
     if graph.dtype.kind not in "iuf":
         raise TypeError(f"the graph must hold real numbers, got dtype {graph.dtype}")
     _check_structure(graph)  # before any conversion: scipy's can crash on a malformed matrix
+    if graph.shape[1] >= MAX_INDEX:
+        raise ValueError(f"the graph has {graph.shape[1]} columns; at most 2**40 are supported")
     g = sp.csr_matrix(graph, copy=True)
     m, n = g.shape
     square = m == n
