@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .._files import AtomicFile
+from .._readers import read_array
 from .._validate import as_float_matrix
 from ..neighbors import METRICS
 
@@ -60,27 +61,9 @@ def load_matrix(path: str, key: Optional[str] = None) -> Tuple[np.ndarray, dict]
     if p.is_dir():
         raise CLIError(f"{path} is a directory, not a .npy or .npz file")
     try:
-        loaded = np.load(p, allow_pickle=False)
-    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, BadZipFile, ...
-        raise CLIError(f"cannot read {path} as a .npy or .npz file ({exc})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            names = list(loaded.files)
-            if key is None:
-                if len(names) != 1:
-                    raise CLIError(f"{path} holds the arrays {names}; choose one with --key")
-                key = names[0]
-            elif key not in names:
-                raise CLIError(f"{path} has no array {key!r}; it holds {names}")
-            try:
-                arr = loaded[key]
-            except ValueError as exc:
-                raise CLIError(f"cannot read array {key!r} of {path} ({exc})") from None
-        name = f"{path}[{key}]"
-    else:
-        if key is not None:
-            raise CLIError("--key applies only to .npz files")
-        arr, name = loaded, str(path)
+        arr, name, key = read_array(p, key)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     info = {"path": str(path), "key": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
     try:
         X = as_float_matrix(arr, name)

@@ -16,28 +16,22 @@ import difflib
 import json
 import os
 import struct
-import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
+from .._readers import (
+    SAFETENSORS_DTYPES,
+    SafetensorsFile,
+    npy_info,
+    npz_info,
+    read_npy,
+    read_npz,
+)
+
 #: safetensors dtypes that :func:`load_weights` reads, with their little-endian storage type.
-SUPPORTED_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
-
-
-# Bytes per element of every safetensors dtype, to validate the data offsets of any tensor.
-_ITEMSIZE = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
-    "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
-    "U32": 4, "I32": 4, "F32": 4,
-    "U64": 8, "I64": 8, "F64": 8,
-}  # fmt: skip
-
-
-#: The safetensors format caps the header at 100 MB; a larger length means a corrupt file.
-MAX_HEADER_BYTES = 100_000_000
-
+SUPPORTED_DTYPES = SAFETENSORS_DTYPES
 
 _EXTENSIONS = (".npy", ".npz", ".safetensors")
 
@@ -64,97 +58,9 @@ def _check_path(path) -> Tuple[Path, str]:
     return p, ext
 
 
-class _SafetensorsHeader:
-    """The parsed and validated header of a safetensors file."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        size = path.stat().st_size
-        if size < 8:
-            raise ValueError(
-                f"{path} is not a valid safetensors file: {size} bytes, fewer than the 8-byte "
-                "header length"
-            )
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > size - 8:
-                raise ValueError(
-                    f"{path} is truncated or corrupt: its header length {n} exceeds the "
-                    f"{size - 8} bytes after the length field"
-                )
-            if n > MAX_HEADER_BYTES:
-                raise ValueError(f"{path} is corrupt: header length {n} exceeds 100 MB")
-            raw = f.read(n)
-        try:
-            header = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path} is corrupt: its header is not valid JSON ({exc})") from None
-        if not isinstance(header, dict):
-            raise ValueError(f"{path} is corrupt: its header is not a JSON object")
-        self.data_start = 8 + n
-        self.data_size = size - 8 - n
-        self.metadata = header.pop("__metadata__", None)
-        self.tensors: Dict[str, Tuple[str, Shape, int, int]] = {}
-        for name, entry in header.items():
-            self.tensors[name] = self._entry(name, entry)
-
-    def _entry(self, name: str, entry) -> Tuple[str, Shape, int, int]:
-        def bad(what: str) -> ValueError:
-            return ValueError(f"{self.path} is corrupt: tensor {name!r} {what}")
-
-        if not isinstance(entry, dict):
-            raise bad("has no dtype/shape/data_offsets entry")
-        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        if not isinstance(dtype, str):
-            raise bad(f"has an invalid dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
-            raise bad(f"has an invalid shape {shape!r}")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(_is_count(o) for o in offsets)
-            or offsets[0] > offsets[1]
-        ):
-            raise bad(f"has invalid data_offsets {offsets!r}")
-        begin, end = offsets
-        if end > self.data_size:
-            raise bad(
-                f"has data_offsets [{begin}, {end}] beyond the {self.data_size} data bytes of "
-                "the file (truncated?)"
-            )
-        shape = tuple(shape)
-        if dtype in _ITEMSIZE:
-            expected = _ITEMSIZE[dtype] * int(np.prod(shape, dtype=np.int64))
-            if end - begin != expected:
-                raise bad(
-                    f"has {end - begin} data bytes, but dtype {dtype} and shape "
-                    f"{list(shape)} need {expected}"
-                )
-        return dtype, shape, begin, end
-
-    def read(self, name: str) -> np.ndarray:
-        """Tensor `name` as stored (BF16 as uint16 bits), memory-mapped when non-empty."""
-        dtype, shape, begin, end = self.tensors[name]
-        if dtype not in SUPPORTED_DTYPES:
-            raise TypeError(
-                f"tensor {name!r} of {self.path} has the unsupported dtype {dtype}; supported: "
-                f"{', '.join(SUPPORTED_DTYPES)}"
-            )
-        storage = np.dtype(SUPPORTED_DTYPES[dtype])
-        if end == begin:
-            return np.zeros(shape, dtype=storage)
-        mm = np.memmap(self.path, dtype=storage, mode="r", offset=self.data_start + begin,
-                       shape=shape)  # fmt: skip
-        return np.asarray(mm)
-
-
 def _is_float(dt: np.dtype) -> bool:
     """float16, float32 or float64 in either byte order."""
     return dt.kind == "f" and dt.itemsize in (2, 4, 8)
-
-
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
@@ -186,36 +92,6 @@ def float32_to_bfloat16(x: np.ndarray) -> np.ndarray:
     nan = np.isnan(np.ascontiguousarray(x, dtype=np.float32))
     rounded = np.where(nan, (bits >> np.uint32(16)) | np.uint32(0x0040), rounded)
     return rounded.astype(np.uint16)
-
-
-def _npz_headers(path: Path) -> Dict[str, Tuple[str, Shape]]:
-    out: Dict[str, Tuple[str, Shape]] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                with zf.open(member) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                    elif version == (2, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                    else:  # version 3.0 (rare): load the array itself
-                        arr = np.load(path, allow_pickle=False)[member[:-4]]
-                        shape, dtype = arr.shape, arr.dtype
-                out[member[:-4]] = (str(dtype), tuple(int(s) for s in shape))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"cannot read {path} as an .npz file ({exc})") from None
-    return out
-
-
-def _npy_header(path: Path) -> Tuple[str, Shape]:
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"cannot read {path} as an .npy file ({exc})") from None
-    return str(arr.dtype), tuple(arr.shape)
 
 
 def list_tensors(path) -> Dict[str, Tuple[str, Shape]]:
@@ -251,10 +127,10 @@ def list_tensors(path) -> Dict[str, Tuple[str, Shape]]:
     """
     p, ext = _check_path(path)
     if ext == ".npy":
-        return {"": _npy_header(p)}
+        return {"": npy_info(p)}
     if ext == ".npz":
-        return _npz_headers(p)
-    header = _SafetensorsHeader(p)
+        return npz_info(p)
+    header = SafetensorsFile(p)
     return {name: (dtype, shape) for name, (dtype, shape, _, _) in header.tensors.items()}
 
 
@@ -361,26 +237,19 @@ def load_weights(
                 f"{p} is a .npy file: it holds one unnamed array, so tensor names "
                 "(weight, bias) do not apply"
             )
-        try:
-            raw = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"cannot read {p} as an .npy file ({exc})") from None
+        raw = read_npy(p)
         W = _widen(np.asarray(raw), str(raw.dtype), str(p), dtype)
         return _check_shapes(p, W, None, "the array", None)
 
     if ext == ".npz":
-        headers = _npz_headers(p)
+        headers = npz_info(p)
 
         def read(name):
-            try:
-                with np.load(p, allow_pickle=False) as z:
-                    return z[name]
-            except ValueError as exc:  # object arrays
-                raise TypeError(f"cannot read array {name!r} of {p} ({exc})") from None
+            return read_npz(p, name)
 
         what = "array"
     else:
-        header = _SafetensorsHeader(p)
+        header = SafetensorsFile(p)
         headers = {n: (t[0], t[1]) for n, t in header.tensors.items()}
         read = header.read
         what = "tensor"
