@@ -1,17 +1,28 @@
 """latentgeo: geometry of learned representation spaces.
 
-Exact kNN and hubness today; geodesics, unargmaxable classes, whitening, losses and diffusion
-build on the same substrate.
+One subpackage per capability, each with a public ``__init__`` over private modules:
+:mod:`~latentgeo.neighbors` (exact kNN, kNN graphs, the graph gate), :mod:`~latentgeo.hubs`,
+:mod:`~latentgeo.geodesics`, :mod:`~latentgeo.unargmax`, :mod:`~latentgeo.whitening`,
+:mod:`~latentgeo.losses` and :mod:`~latentgeo.diffusion`. The flat names below are the stable API.
 """
 
-from . import datasets
+from . import datasets, diffusion, losses
 from ._core import __version__
-from .geodesic import NO_PREDECESSOR, geodesic, geodesic_neighbors, reconstruct_path
-from .geodesic_chunks import GEODESIC_REDUCTIONS, geodesic_blocks, geodesic_reduce
-from .geodesic_scores import COMPONENT_POLICIES, geodesic_scores, handle_components, summarize
-from .graph import as_graph, connected_components, knn_graph
-from .hubness import (
+from .geodesics import (
+    GEODESIC_REDUCTIONS,
+    NO_PREDECESSOR,
+    geodesic,
+    geodesic_blocks,
+    geodesic_neighbors,
+    geodesic_reduce,
+    geodesic_scores,
+    reconstruct_path,
+    summarize,
+)
+from .hubs import (
+    REDUCTIONS,
     HubnessReport,
+    HubSample,
     antihub_occurrence,
     atkinson,
     gini,
@@ -19,16 +30,32 @@ from .hubness import (
     hub_occurrence,
     hubness,
     k_occurrence,
+    norm_truncation,
+    reduce_hubness,
     robinhood,
+    sample_hubs,
     skewness,
 )
-from .knn import METRICS, KNNResult, as_knn, knn
-from .reduction import REDUCTIONS, reduce_hubness
-from .sampling import HubSample, norm_truncation, sample_hubs
-from .weights import list_tensors, load_weights
+from .neighbors import (
+    COMPONENT_POLICIES,
+    METRICS,
+    KNNResult,
+    as_graph,
+    as_knn,
+    connected_components,
+    handle_components,
+    knn,
+    knn_graph,
+)
+from .unargmax import UnargmaxReport, list_tensors, load_weights, unargmaxable
+from .whitening import Whitening, WhiteningGrid, whitening_grid
 
-__all__ = ["__version__", "METRICS", "KNNResult", "as_knn", "knn"]
-__all__ += [
+__all__ = [
+    "__version__",
+    "METRICS",
+    "KNNResult",
+    "as_knn",
+    "knn",
     "HubnessReport",
     "antihub_occurrence",
     "atkinson",
@@ -41,22 +68,31 @@ __all__ += [
     "skewness",
     "REDUCTIONS",
     "reduce_hubness",
+    "datasets",
+    "HubSample",
+    "norm_truncation",
+    "sample_hubs",
+    "as_graph",
+    "connected_components",
+    "knn_graph",
+    "NO_PREDECESSOR",
+    "geodesic",
+    "geodesic_neighbors",
+    "reconstruct_path",
+    "COMPONENT_POLICIES",
+    "geodesic_scores",
+    "handle_components",
+    "summarize",
+    "list_tensors",
+    "load_weights",
+    "GEODESIC_REDUCTIONS",
+    "geodesic_blocks",
+    "geodesic_reduce",
+    "UnargmaxReport",
+    "unargmaxable",
+    "diffusion",
+    "Whitening",
+    "WhiteningGrid",
+    "whitening_grid",
+    "losses",
 ]
-__all__ += ["datasets", "HubSample", "norm_truncation", "sample_hubs"]
-__all__ += ["as_graph", "connected_components", "knn_graph"]
-__all__ += ["NO_PREDECESSOR", "geodesic", "geodesic_neighbors", "reconstruct_path"]
-__all__ += ["COMPONENT_POLICIES", "geodesic_scores", "handle_components", "summarize"]
-__all__ += ["list_tensors", "load_weights"]
-__all__ += ["GEODESIC_REDUCTIONS", "geodesic_blocks", "geodesic_reduce"]
-from .unargmax import UnargmaxReport, unargmaxable  # noqa: E402
-
-__all__ += ["UnargmaxReport", "unargmaxable"]
-from . import diffusion  # noqa: E402
-
-__all__ += ["diffusion"]
-from .whitening import Whitening, WhiteningGrid, whitening_grid  # noqa: E402
-
-__all__ += ["Whitening", "WhiteningGrid", "whitening_grid"]
-from . import losses  # noqa: E402
-
-__all__ += ["losses"]

@@ -81,18 +81,32 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_real(value, name: str, *, low=None, low_open=False, high=None, high_open=False) -> float:
-    """`value` (a real Python or numpy scalar, not a bool) as a finite float in the given range;
-    TypeError / ValueError otherwise."""
+def check_real(
+    value,
+    name: str,
+    *,
+    low=None,
+    low_open=False,
+    high=None,
+    high_open=False,
+    allow_inf=False,
+) -> float:
+    """`value` (a real Python or numpy scalar, not a bool) as a float in the given range, finite
+    unless `allow_inf` (NaN never passes); TypeError / ValueError naming `name` otherwise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
-    if not math.isfinite(value):
+    bounded = low is not None and high is not None
+    nonfinite = math.isnan(value) or (math.isinf(value) and not allow_inf)
+    if nonfinite and not bounded:
         raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        rel = ">" if low_open else ">="
-        raise ValueError(f"{name} must be {rel} {low}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        rel = "<" if high_open else "<="
-        raise ValueError(f"{name} must be {rel} {high}, got {value}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if nonfinite or too_low or too_high:
+        if bounded:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value}")
+        if too_low:
+            raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
     return value

@@ -1,17 +1,17 @@
-"""Diffusion maths: noise processes, DDPM identities and model adapters.
+"""Diffusion maths: noise processes, DDPM identities, model adapters, samplers and likelihoods.
 
-- :mod:`~latentgeo.diffusion.processes`: VP (linear and cosine), sub-VP, VE, EDM and the discrete
-  DDPM chain, with exact s(t), sigma(t), log-SNR, inverses, drift and diffusion.
-- :mod:`~latentgeo.diffusion.ddpm`: alpha_bar, q(x_t | x_0), the posterior q(x_{t-1} | x_t, x_0)
-  and the reverse-step variance choices.
-- :mod:`~latentgeo.diffusion.models`: score / eps / x_0 / v adapters around a batch model.
-- :mod:`~latentgeo.diffusion.gmm`: analytic Gaussian-mixture data (Rust core): log-density,
-  score, denoiser and exact probability-flow divergence of every noised marginal.
-- :mod:`~latentgeo.diffusion.sampling`: time grids, ``sample`` (ODE and SDE samplers with Rust
-  loops and counter-based noise) and ``log_likelihood`` (exact or Hutchinson divergence).
+- Noise processes: VP (linear and cosine), sub-VP, VE, EDM and the discrete DDPM chain, with exact
+  s(t), sigma(t), log-SNR, inverses, drift and diffusion.
+- DDPM identities: alpha_bar, q(x_t | x_0), the posterior q(x_{t-1} | x_t, x_0) and the
+  reverse-step variance choices.
+- :class:`ModelAdapter`: score / eps / x_0 / v adapters around a batch model.
+- :class:`GaussianMixture`: analytic Gaussian-mixture data (Rust core): log-density, score,
+  denoiser and exact probability-flow divergence of every noised marginal.
+- Time grids, :func:`sample` (ODE and SDE samplers with Rust loops and counter-based noise) and
+  :func:`log_likelihood` (exact or Hutchinson divergence).
 """
 
-from .ddpm import (
+from ._ddpm import (
     VARIANCES,
     alpha_bar,
     eps_from_x0,
@@ -21,9 +21,15 @@ from .ddpm import (
     reverse_variance,
     x0_from_eps,
 )
-from .gmm import COVARIANCE_TYPES, GaussianMixture
-from .models import MODEL_KINDS, ModelAdapter
-from .processes import EDM, VE, VP, DiscreteDDPM, NoiseProcess, SubVP, VPCosine, check_betas
+from ._discrete import DiscreteDDPM, check_betas
+from ._gmm import COVARIANCE_TYPES, GaussianMixture
+from ._grids import GRIDS, LIKELIHOOD_METHODS, SAMPLERS, time_grid
+from ._likelihood import LikelihoodResult, log_likelihood
+from ._models import MODEL_KINDS, ModelAdapter
+from ._process import NoiseProcess
+from ._sample import SampleResult, prior_sample, sample
+from ._ve import EDM, VE
+from ._vp import VP, SubVP, VPCosine
 
 __all__ = [
     "NoiseProcess",
@@ -44,19 +50,15 @@ __all__ = [
     "eps_from_x0",
     "MODEL_KINDS",
     "ModelAdapter",
+    "COVARIANCE_TYPES",
+    "GaussianMixture",
+    "GRIDS",
+    "SAMPLERS",
+    "LIKELIHOOD_METHODS",
+    "time_grid",
+    "prior_sample",
+    "sample",
+    "log_likelihood",
+    "SampleResult",
+    "LikelihoodResult",
 ]
-__all__ += ["COVARIANCE_TYPES", "GaussianMixture"]
-from .sampling import (  # noqa: E402
-    GRIDS,
-    LIKELIHOOD_METHODS,
-    SAMPLERS,
-    LikelihoodResult,
-    SampleResult,
-    log_likelihood,
-    prior_sample,
-    sample,
-    time_grid,
-)
-
-__all__ += ["GRIDS", "SAMPLERS", "LIKELIHOOD_METHODS", "time_grid", "prior_sample", "sample"]
-__all__ += ["log_likelihood", "SampleResult", "LikelihoodResult"]

@@ -14,7 +14,7 @@ runs through the forward pass. numpy users get explicit gradients with ``return_
 """
 
 from ._common import REDUCTIONS
-from .expected_accuracy import (
+from ._expected_accuracy import (
     NOISES,
     TIES,
     accuracy,
@@ -24,7 +24,7 @@ from .expected_accuracy import (
     gumbel_accuracy,
     smoothed_accuracy,
 )
-from .multilabel import (
+from ._multilabel import (
     multilabel_softmax_ce,
     multilabel_softmax_proba,
     multiway_softmax_ce,

@@ -1,0 +1,237 @@
+"""``latentgeo geodesic`` and the audit's geodesic section."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional
+
+import numpy as np
+
+from ..geodesics import geodesic, geodesic_scores, summarize
+from ..neighbors import COMPONENT_POLICIES, connected_components, knn_graph
+from ._io import (
+    CLIError,
+    _add_common,
+    _add_input,
+    _describe,
+    _print_json,
+    _use_progress,
+    load_matrix,
+    npy_path,
+)
+
+#: Evenly spaced source rows sampled by the "geodesic" audit section.
+GEODESIC_AUDIT_SOURCES = 32
+
+
+#: Points listed by ``latentgeo geodesic --centre`` when --top is not given.
+GEODESIC_TOP = 10
+
+
+def _parse_sources(text: str) -> List[int]:
+    """``"0,5,9"`` -> ``[0, 5, 9]`` (order and repeats kept: one output row each)."""
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid source list {text!r}: use node ids such as 0,5,9"
+        ) from None
+    if any(i < 0 for i in ids):
+        raise argparse.ArgumentTypeError(f"source ids must be >= 0, got {text!r}")
+    return ids
+
+
+def _finite_summary(values: np.ndarray) -> dict:
+    """``reachable`` count and min/median/max of the finite entries (None when there are none)."""
+    f = values[np.isfinite(values)]
+    if f.size == 0:
+        return {"reachable": 0, "min": None, "median": None, "max": None}
+    return {
+        "reachable": int(f.size),
+        "min": float(f.min()),
+        "median": float(np.median(f)),
+        "max": float(f.max()),
+    }
+
+
+def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
+    """(len(A), len(B)) float64 distances as knn_graph measures them (zero vector: cosine 1)."""
+    A, B = A.astype(np.float64), B.astype(np.float64)
+    if metric == "cosine":
+        na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+        Ua = np.divide(A, na[:, None], out=np.zeros_like(A), where=na[:, None] > 0)
+        Ub = np.divide(B, nb[:, None], out=np.zeros_like(B), where=nb[:, None] > 0)
+        return np.maximum(1.0 - Ua @ Ub.T, 0.0)
+    from scipy.spatial.distance import cdist
+
+    return cdist(A, B, metric=metric)
+
+
+def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
+    """Connectivity of the k-NN union graph and how much longer geodesics are than chords.
+
+    Runs by default; ``latentgeo audit --no-geodesic`` leaves the section out (returns None).
+    The ratio geodesic / direct distance (in ``--metric``) is taken over the pairs (s, j) of
+    up to :data:`GEODESIC_AUDIT_SOURCES` evenly spaced sources s and every other point j that
+    is reachable and not a duplicate of s; it is >= 1 for euclidean, and large where the data
+    lie on a curved manifold.
+    """
+    if not getattr(args, "geodesic", False):
+        return None
+    n = X.shape[0]
+    if args.metric not in ("euclidean", "sqeuclidean", "cosine"):
+        return {"skipped": f"metric {args.metric!r} is not a distance"}
+    if n < 2:
+        return {"skipped": "fewer than 2 rows"}
+    k = min(args.k, n - 1)
+    g = knn_graph(X, k, metric=args.metric, n_threads=args.threads)
+    n_comp, labels = connected_components(g)
+    src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_AUDIT_SOURCES)).round().astype(np.int64))
+    D = geodesic(g, src, dtype=np.float64, n_threads=args.threads)
+    direct = _direct_distances(X[src], X, args.metric)
+    other = np.ones(D.shape, dtype=bool)
+    other[np.arange(src.size), src] = False
+    reachable = other & np.isfinite(D)
+    use = reachable & (direct > 0)
+    ratio = D[use] / direct[use]
+    return {
+        "k": int(k),
+        "n_components": int(n_comp),
+        "largest_component": int(np.bincount(labels).max()),
+        "sampled_sources": int(src.size),
+        "pairs": int(use.sum()),
+        "unreachable_pairs": int((other & ~np.isfinite(D)).sum()),
+        "ratio_median": float(np.median(ratio)) if ratio.size else None,
+        "ratio_p90": float(np.percentile(ratio, 90)) if ratio.size else None,
+    }
+
+
+def _cmd_geodesic(args: argparse.Namespace) -> int:
+    X, info = load_matrix(args.file, args.key)
+    n = X.shape[0]
+    g = knn_graph(X, args.k, metric=args.metric, n_threads=args.threads)
+    n_comp, labels = connected_components(g)
+    res = {
+        "input": info,
+        "k": args.k,
+        "metric": args.metric,
+        "policy": args.policy,
+        "n_components": int(n_comp),
+        "largest_component": int(np.bincount(labels).max()),
+    }
+    progress = _use_progress(args, X)
+    if args.sources is not None:
+        src = np.array(args.sources, dtype=np.int64)
+        if args.top is not None and not 1 <= args.top < n:
+            raise CLIError(f"--top must be between 1 and {n - 1} (the points but the source)")
+        dist = geodesic(
+            g,
+            src,
+            dtype=np.float64,
+            policy=args.policy,
+            X=X,
+            metric=args.metric,
+            n_threads=args.threads,
+            progress=progress,
+        )
+        rows = []
+        for r, s in enumerate(src.tolist()):
+            others = np.delete(dist[r], s)  # the source itself (distance 0) left out
+            row = {"source": s, **_finite_summary(others)}
+            if args.top is not None:
+                d = dist[r].copy()
+                d[s] = np.inf
+                order = np.argsort(d, kind="stable")[: args.top]  # ties: lower index first
+                order = order[np.isfinite(d[order])]
+                row["nearest"] = [{"index": int(j), "distance": float(d[j])} for j in order]
+            rows.append(row)
+        res["sources"] = rows
+        saved = dist.astype(np.float32)
+    else:
+        centre = X.mean(axis=0, dtype=np.float64)
+        m = min(GEODESIC_TOP, n) if args.top is None else args.top
+        kw = dict(metric=args.metric, graph=g, policy=args.policy, n_threads=args.threads)
+        scores, dist = geodesic_scores(X, centre, args.k, return_distances=True, **kw)
+        top = summarize(X, m, centre=centre, k=args.k, **kw)
+        res["centre"] = args.centre
+        res.update(_finite_summary(dist))
+        res["top"] = [
+            {"index": int(i), "score": float(scores[i]), "distance": float(dist[i])} for i in top
+        ]
+        saved = scores
+    out = None
+    if args.out is not None:
+        out = npy_path(args.out)
+        np.save(out, saved)
+    res["out"] = out
+    if args.json:
+        _print_json(res)
+        return 0
+    print(_describe(info))
+    print(
+        f"k-NN union graph: k={args.k}, {args.metric}, {n_comp} connected component(s) "
+        f"(largest {res['largest_component']} of {n}), policy {args.policy}"
+    )
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.4g}"
+
+    if args.sources is not None:
+        for row in res["sources"]:
+            print(
+                f"source {row['source']}: {row['reachable']} of {n - 1} reachable, distance "
+                f"min {fmt(row['min'])}, median {fmt(row['median'])}, max {fmt(row['max'])}"
+            )
+            if "nearest" in row:
+                near = ", ".join(f"{e['index']} ({e['distance']:.4g})" for e in row["nearest"])
+                print(f"  nearest: {near or '-'}")
+    else:
+        print(
+            f"centre {args.centre}: {res['reachable']} of {n} reachable, distance min "
+            f"{fmt(res['min'])}, median {fmt(res['median'])}, max {fmt(res['max'])}"
+        )
+        print(f"top {len(res['top'])} by geodesic score:")
+        for e in res["top"]:
+            print(f"  {e['index']}  score {e['score']:.4g}  distance {e['distance']:.4g}")
+    if out is not None:
+        what = f"{saved.shape[0]} x {n} float32 distances" if saved.ndim == 2 else f"{n} scores"
+        print(f"wrote {out} ({what})")
+    return 0
+
+
+def _add_geodesic_parser(sub) -> None:
+    p = sub.add_parser(
+        "geodesic",
+        help="geodesic distances on the k-NN graph, or GeoSumm centre scores",
+        description="Build the k-NN union graph of the rows (edges weighted by distance) and "
+        "report shortest-path (geodesic) distances from --sources, or the GeoSumm geodesic "
+        "scores 1/d(centre, j) from the mean vector (--centre mean) with the top points.",
+    )
+    _add_input(p)
+    _add_common(p, k=10)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--sources", type=_parse_sources, metavar="IDS", help="source rows, e.g. 0,5,9"
+    )
+    what.add_argument("--centre", choices=("mean",), help="score every row against the mean")
+    p.add_argument(
+        "--top", type=int, metavar="M",
+        help=f"--centre: list the M best rows (default {GEODESIC_TOP}); --sources: list the M "
+        "geodesically nearest rows of each source",
+    )  # fmt: skip
+    p.add_argument(
+        "--policy", choices=COMPONENT_POLICIES, default="inf",
+        help="disconnected graphs: inf (default), raise, connect, largest",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", metavar="PATH",
+        help="save the distances (--sources: float32, one row per source) or the scores "
+        "(--centre: float64) to this .npy file",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_geodesic)
+    # The audit section is on by default: `latentgeo audit --no-geodesic` leaves it out.
+    sub.choices["audit"].add_argument(
+        "--no-geodesic", dest="geodesic", action="store_false",
+        help="leave out the 'geodesic' section (components of the k-NN graph and geodesic / "
+        "direct distance ratios for a sample of pairs)",
+    )  # fmt: skip

@@ -1,0 +1,86 @@
+"""``latentgeo hubness`` and ``latentgeo sample-hubs``."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..hubs import HubnessReport, hubness, sample_hubs
+from ._io import (
+    _describe,
+    _print_json,
+    _use_progress,
+    load_matrix,
+    npy_path,
+)
+
+#: Hubs listed in JSON output without --full.
+TOP_HUBS = 10
+
+
+def report_dict(report: HubnessReport, full: bool = False) -> dict:
+    """A HubnessReport as JSON-ready dict: counts of hubs/antihubs and the top hubs.
+
+    The per-point arrays (``k_occurrence``, ``hubs``, ``antihubs``) are kept only if `full`.
+    """
+    out = report.to_dict()
+    if not full:
+        for name in ("k_occurrence", "hubs", "antihubs"):
+            out.pop(name)
+    out["n_hubs"] = int(report.hubs.size)
+    out["n_antihubs"] = int(report.antihubs.size)
+    out["top_hubs"] = [
+        {"index": int(i), "k_occurrence": int(report.k_occurrence[i])}
+        for i in report.hubs[:TOP_HUBS]
+    ]
+    return out
+
+
+def _cmd_hubness(args: argparse.Namespace) -> int:
+    X, info = load_matrix(args.file, args.key)
+    report = hubness(
+        X,
+        args.k,
+        metric=args.metric,
+        hub_size=args.hub_size,
+        reduction=args.reduction,
+        n_threads=args.threads,
+        progress=_use_progress(args, X),
+    )
+    if args.json:
+        _print_json({"input": info, **report_dict(report, full=args.full)})
+    else:
+        print(_describe(info))
+        print(report.summary())
+    return 0
+
+
+def _cmd_sample_hubs(args: argparse.Namespace) -> int:
+    X, info = load_matrix(args.file, args.key)
+    hs = sample_hubs(
+        X,
+        k=args.k,
+        threshold=args.threshold,
+        top=args.top,
+        metric=args.metric,
+        n_threads=args.threads,
+        progress=_use_progress(args, X),
+    )
+    out = None
+    if args.out is not None:
+        out = npy_path(args.out)
+        np.save(out, hs.latents)
+    if args.json:
+        _print_json({"input": info, **hs.to_dict(), "out": out})
+    else:
+        rule = f"N_{hs.k} >= {hs.threshold}" if hs.top is None else f"top {hs.top} by N_{hs.k}"
+        print(
+            f"kept {hs.n_kept} of {hs.n_drawn} latents ({100 * hs.acceptance_rate:.2f} %) "
+            f"with {rule}"
+        )
+        if hs.n_kept:
+            print(f"their N_{hs.k}: min {hs.k_occurrence.min()}, max {hs.k_occurrence.max()}")
+        if out is not None:
+            print(f"wrote {out} ({hs.n_kept} x {X.shape[1]} {hs.latents.dtype})")
+    return 0
