@@ -241,7 +241,9 @@ def test_first_order_dpm_solver_step_is_ddim():
 
 
 def step_noise(seed, step, n, d, first_index=0):
-    return _core.diffusion_normals(seed, "step", first_index, step, n, d)
+    return _core.diffusion_normals(
+        seed, stream="step", first_index=first_index, step=step, n=n, d=d
+    )
 
 
 def test_ancestral_on_consecutive_indices_is_the_ddpm_posterior_step():
@@ -438,7 +440,9 @@ def test_pc_replays_in_numpy():
         s, sig = VP3.s(t), VP3.sigma(t)
         e = 2 * (s / VP3.s(t2)) ** 2 * (snr * sig) ** 2
         for j in range(nc):
-            z = _core.diffusion_normals(seed, "corrector", 0, i * nc + j, n, 2)
+            z = _core.diffusion_normals(
+                seed, stream="corrector", first_index=0, step=i * nc + j, n=n, d=2
+            )
             x = x + e * GMM.score(x, s, sig) + math.sqrt(2 * e) * z
         h, beta = t2 - t, VP3.beta(t)
         x = x + h * (-0.5 * beta * x - beta * GMM.score(x, s, sig))
@@ -1177,7 +1181,7 @@ def test_stochastic_rows_depend_on_their_global_index(seed, n, split):
 )
 def test_rust_schedule_matches_the_python_process(proc):
     t = np.linspace(proc.t_min, proc.t_max, 41)
-    got = _core.diffusion_schedule_at(*_schedule_args(proc), t)
+    got = _core.diffusion_schedule_at(_schedule_args(proc), t)
     want = np.stack([proc._s(t), proc._sigma(t), proc._f_coef(t), proc._g2(t)], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
 
@@ -1185,9 +1189,9 @@ def test_rust_schedule_matches_the_python_process(proc):
 def test_rust_discrete_schedule_matches_the_chain():
     chain = DiscreteDDPM(T=50)
     t = np.arange(50, dtype=float)
-    got = _core.diffusion_schedule_at(*_schedule_args(chain), t)
+    got = _core.diffusion_schedule_at(_schedule_args(chain), t)
     np.testing.assert_allclose(got[:, 0], chain.s(t.astype(int)), rtol=1e-15)
     np.testing.assert_allclose(got[:, 1], chain.sigma(t.astype(int)), rtol=1e-15)
     assert np.isnan(got[:, 2:]).all()  # no SDE coefficients for a discrete chain
     with pytest.raises(ValueError, match="index"):
-        _core.diffusion_schedule_at(*_schedule_args(chain), np.array([50.0]))
+        _core.diffusion_schedule_at(_schedule_args(chain), np.array([50.0]))

@@ -69,7 +69,14 @@ def _iter_blocks(graph, sources, block_size, directed, limit, dt, n_threads, reu
                 ids = src[start : start + b]
                 out = buf[: ids.size] if buf is not None else np.empty((ids.size, n), dtype=dt)
                 cb = _BlockProgress(bar, start, m)
-                _core.dijkstra(n, indptr, indices, weights, ids, out, None, limit, n_threads, cb)
+                _core.dijkstra(
+                    (n, indptr, indices, weights),
+                    sources=ids,
+                    out=out,
+                    limit=limit,
+                    n_threads=n_threads,
+                    progress=cb,
+                )
                 yield ids, out
 
     return n, src, gen()

@@ -169,16 +169,13 @@ def geodesic(
     rows = (src.size, n)
     with Progress(src.size, "geodesic", enabled=bool(progress)) as bar:
         _core.dijkstra(
-            n,
-            indptr,
-            indices,
-            weights,
-            src,
-            out.reshape(rows),
-            None if pred is None else pred.reshape(rows),
-            limit,
-            n_threads,
-            bar,
+            (n, indptr, indices, weights),
+            sources=src,
+            out=out.reshape(rows),
+            predecessors=None if pred is None else pred.reshape(rows),
+            limit=limit,
+            n_threads=n_threads,
+            progress=bar,
         )
     if return_predecessors:
         return out, pred
@@ -268,7 +265,15 @@ def geodesic_neighbors(
     out_idx = np.empty((m, k), dtype=np.int64)
     out = np.empty((m, k), dtype=dt)
     with Progress(m, "geodesic_neighbors", enabled=bool(progress)) as bar:
-        _core.geodesic_neighbors(n, indptr, indices, weights, src, k, out_idx, out, n_threads, bar)
+        _core.geodesic_neighbors(
+            (n, indptr, indices, weights),
+            sources=src,
+            k=k,
+            out_indices=out_idx,
+            out=out,
+            n_threads=n_threads,
+            progress=bar,
+        )
     if return_sparse:
         found = out_idx >= 0
         row_ptr = np.zeros(m + 1, dtype=np.int64)

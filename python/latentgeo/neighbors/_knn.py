@@ -87,8 +87,15 @@ class KNNResult:
 
 
 def _knn_call(data, query, k, metric, self_offset, n_threads, progress=None):
-    fn = _core.knn_f32 if data.dtype == np.float32 else _core.knn_f64
-    return fn(data, query, k, metric, self_offset, n_threads, progress)
+    return _core.knn(
+        data,
+        k=k,
+        metric=metric,
+        query=query,
+        self_offset=self_offset,
+        n_threads=n_threads,
+        progress=progress,
+    )
 
 
 def knn(

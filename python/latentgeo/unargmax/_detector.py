@@ -168,9 +168,17 @@ def unargmaxable(
     tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", low=0)
     patience = check_int(patience, "patience", low=0)
     n_threads = check_n_threads(n_threads)
-    fn = _core.unargmax_f32 if W.dtype == np.float32 else _core.unargmax_f64
     with Progress(1, "unargmaxable", enabled=bool(progress)) as bar:
-        raw = fn(W, b, cls, bounds, tol, patience, n_threads, bar)
+        raw = _core.unargmax(
+            W,
+            b=b,
+            classes=cls,
+            bounds=bounds,
+            tol=tol,
+            patience=patience,
+            n_threads=n_threads,
+            progress=bar,
+        )
     total = time.perf_counter() - t0
 
     classes_out = np.arange(V, dtype=np.int64) if cls is None else cls
