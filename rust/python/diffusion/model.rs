@@ -159,12 +159,17 @@ pub enum ModelArg<'py> {
 /// How to call a Python model: what it returns, the shape of one sample, float32 states,
 /// integer (discrete-chain) times.
 pub struct CallSpec {
+    /// What the model returns.
     pub kind: Kind,
+    /// The shape of one sample (the batch axis comes first).
     pub shape: Vec<usize>,
+    /// Pass the states as float32.
     pub f32: bool,
+    /// Pass the times as int64 (a discrete chain).
     pub int_t: bool,
 }
 
+/// The analytic mixture `model`, or the callable `model` called as `spec` says.
 pub fn model_arg<'py>(model: &Bound<'py, PyAny>, spec: CallSpec) -> PyResult<ModelArg<'py>> {
     let py = model.py();
     if let Ok(g) = model.cast::<GaussianMixtureCore>() {
