@@ -1,122 +1,190 @@
-"""Type stubs for the compiled Rust core (internal; use the functions in `latentgeo`)."""
+"""Type stubs for the compiled Rust core (internal; use the functions in `latentgeo`).
 
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+Checked against the compiled module by ``python -m mypy.stubtest latentgeo._core``
+(``tests/test_stubs.py``).
+"""
+
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "knn",
+    "k_occurrence",
+    "dijkstra",
+    "geodesic_neighbors",
+    "unargmax",
+    "GaussianMixtureCore",
+    "diffusion_sample",
+    "diffusion_likelihood",
+    "diffusion_schedule_at",
+    "diffusion_normals",
+    "exact_log",
+]
+
 __version__: str
 
-def knn_f32(
-    data: npt.NDArray[np.float32],
-    query: Optional[npt.NDArray[np.float32]],
+_F32 = npt.NDArray[np.float32]
+_F64 = npt.NDArray[np.float64]
+_I64 = npt.NDArray[np.int64]
+_Progress = Optional[Callable[[int, int], object]]
+# (n, indptr, indices, weights) of an n x n CSR graph.
+_Csr = Tuple[int, _I64, Union[npt.NDArray[np.int32], _I64], _F64]
+# (kind, params, table) of a noise process.
+_Process = Tuple[Literal["vp", "subvp", "cosine", "ve", "edm", "discrete"], _F64, Optional[_F64]]
+_ModelKind = Literal["score", "eps", "x0", "v"]
+_SampleMethod = Literal[
+    "dopri5",
+    "euler",
+    "heun",
+    "midpoint",
+    "rk4",
+    "ddim",
+    "ancestral",
+    "dpmpp_2m",
+    "euler_maruyama",
+    "pc",
+]
+
+def knn(
+    data: Union[_F32, _F64],
+    *,
     k: int,
-    metric: str,
+    metric: Literal["euclidean", "sqeuclidean", "cosine", "inner_product"],
+    query: Optional[Union[_F32, _F64]] = None,
     self_offset: Optional[int] = None,
     n_threads: Optional[int] = None,
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
-def knn_f64(
-    data: npt.NDArray[np.float64],
-    query: Optional[npt.NDArray[np.float64]],
-    k: int,
-    metric: str,
-    self_offset: Optional[int] = None,
-    n_threads: Optional[int] = None,
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
-def k_occurrence(indices: npt.NDArray[np.int64], n_index: int) -> npt.NDArray[np.int64]: ...
+    progress: _Progress = None,
+) -> Tuple[_I64, Union[_F32, _F64]]: ...
+def k_occurrence(indices: npt.NDArray[np.int64], *, n_index: int) -> _I64: ...
 def dijkstra(
-    n: int,
-    indptr: npt.NDArray[np.int64],
-    indices: Union[npt.NDArray[np.int32], npt.NDArray[np.int64]],
-    weights: npt.NDArray[np.float64],
-    sources: npt.NDArray[np.int64],
-    out: Union[npt.NDArray[np.float32], npt.NDArray[np.float64]],
-    predecessors: Optional[npt.NDArray[np.int64]] = None,
+    graph: _Csr,
+    *,
+    sources: _I64,
+    out: Union[_F32, _F64],
+    predecessors: Optional[_I64] = None,
     limit: Optional[float] = None,
     n_threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: _Progress = None,
 ) -> None: ...
 def geodesic_neighbors(
-    n: int,
-    indptr: npt.NDArray[np.int64],
-    indices: Union[npt.NDArray[np.int32], npt.NDArray[np.int64]],
-    weights: npt.NDArray[np.float64],
-    sources: npt.NDArray[np.int64],
+    graph: _Csr,
+    *,
+    sources: _I64,
     k: int,
-    out_indices: npt.NDArray[np.int64],
-    out: Union[npt.NDArray[np.float32], npt.NDArray[np.float64]],
+    out_indices: _I64,
+    out: Union[_F32, _F64],
     n_threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: _Progress = None,
 ) -> None: ...
-def unargmax_f32(
-    w: npt.NDArray[np.float32],
-    b: Optional[npt.NDArray[np.float64]],
-    classes: Optional[npt.NDArray[np.int64]],
-    bounds: Optional[float],
+def unargmax(
+    w: Union[_F32, _F64],
+    *,
+    b: Optional[_F64] = None,
+    classes: Optional[_I64] = None,
+    bounds: Optional[float] = None,
     tol: float,
     patience: int,
     n_threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> Dict[str, Any]: ...
-def unargmax_f64(
-    w: npt.NDArray[np.float64],
-    b: Optional[npt.NDArray[np.float64]],
-    classes: Optional[npt.NDArray[np.int64]],
-    bounds: Optional[float],
-    tol: float,
-    patience: int,
-    n_threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 
+@final
 class GaussianMixtureCore:
-    def __init__(
-        self,
-        weights: npt.NDArray[np.float64],
-        means: npt.NDArray[np.float64],
-        covariances: npt.NDArray[np.float64],
-        covariance_type: str,
-    ) -> None: ...
+    def __new__(
+        cls,
+        weights: _F64,
+        means: _F64,
+        covariances: _F64,
+        *,
+        covariance_type: Literal["full", "diag", "spherical"],
+    ) -> GaussianMixtureCore: ...
     @property
-    def weights(self) -> npt.NDArray[np.float64]: ...
+    def weights(self) -> _F64: ...
     @property
-    def covariances(self) -> npt.NDArray[np.float64]: ...
+    def covariances(self) -> _F64: ...
     def evaluate(
         self,
-        x: npt.NDArray[np.float64],
-        s: npt.NDArray[np.float64],
-        sigma: npt.NDArray[np.float64],
+        x: _F64,
+        s: _F64,
+        sigma: _F64,
+        *,
         log_prob: bool = False,
         score: bool = False,
         denoise: bool = False,
         divergence: Optional[Tuple[float, float]] = None,
         n_threads: Optional[int] = None,
-        progress: Optional[Callable[[int, int], None]] = None,
-    ) -> Tuple[
-        Optional[npt.NDArray[np.float64]],
-        Optional[npt.NDArray[np.float64]],
-        Optional[npt.NDArray[np.float64]],
-        Optional[npt.NDArray[np.float64]],
-    ]: ...
+        progress: _Progress = None,
+    ) -> Tuple[Optional[_F64], Optional[_F64], Optional[_F64], Optional[_F64]]: ...
 
-def diffusion_sample(*args: Any, **kwargs: Any) -> Tuple[Any, Any, Any, Dict[str, Any]]: ...
-def diffusion_likelihood(*args: Any, **kwargs: Any) -> Tuple[Any, Dict[str, Any]]: ...
-def diffusion_schedule_at(
-    schedule_kind: str,
-    params: npt.NDArray[np.float64],
-    table: Optional[npt.NDArray[np.float64]],
-    t: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float64]: ...
+def diffusion_sample(
+    process: _Process,
+    model: Union[GaussianMixtureCore, Callable[[Any, Any], Any]],
+    x: _F64,
+    *,
+    kind: _ModelKind,
+    sample_shape: Sequence[int],
+    call_f32: bool,
+    int_t: bool,
+    grid: _F64,
+    to_data: bool,
+    method: _SampleMethod,
+    eta: float,
+    r: float,
+    snr: float,
+    n_corrector: int,
+    seed: int,
+    first_index: int,
+    rtol: float,
+    atol: float,
+    first_step: Optional[float],
+    max_steps: int,
+    save_every: int,
+    callback: Optional[Callable[[Dict[str, Any]], object]] = None,
+    progress: _Progress = None,
+    n_threads: Optional[int] = None,
+) -> Tuple[_F64, _F64, _F64, Dict[str, Any]]: ...
+def diffusion_likelihood(
+    process: _Process,
+    model: Union[GaussianMixtureCore, Callable[[Any, Any], Any]],
+    x: _F64,
+    *,
+    kind: _ModelKind,
+    sample_shape: Sequence[int],
+    call_f32: bool,
+    times: _F64,
+    method: Literal["dopri5", "euler", "midpoint", "heun", "rk4"],
+    divergence: Literal["exact", "hutchinson"],
+    probes: int,
+    probe: Literal["rademacher", "gaussian"],
+    seed: int,
+    first_index: int,
+    rtol: float,
+    atol: float,
+    first_step: Optional[float],
+    max_steps: int,
+    progress: _Progress = None,
+    n_threads: Optional[int] = None,
+) -> Tuple[_F64, _F64, Dict[str, Any]]: ...
+def diffusion_schedule_at(process: _Process, t: _F64) -> _F64: ...
 def diffusion_normals(
-    seed: int, stream: str, first_index: int, step: int, n: int, d: int
-) -> npt.NDArray[np.float64]: ...
+    seed: int,
+    *,
+    stream: Literal["prior", "step", "corrector", "probe"],
+    first_index: int,
+    step: int,
+    n: int,
+    d: int,
+) -> _F64: ...
 def exact_log(
-    logits: npt.NDArray[np.float64],
-    labels: npt.NDArray[np.int64],
+    logits: _F64,
+    labels: _I64,
+    *,
     sigma: float,
     margin: Optional[float],
-    nodes: npt.NDArray[np.float64],
-    log_weights: npt.NDArray[np.float64],
+    quadrature: Tuple[_F64, _F64],
     want_grad: bool,
     n_threads: Optional[int] = None,
-) -> Tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]: ...
+) -> Tuple[_F64, Optional[_F64]]: ...

@@ -5,9 +5,10 @@
 //! Times run down a grid `t_0 > t_1 > ... > t_N`; an optional last step goes to the data
 //! (`s = 1, sigma = 0`), where every method returns the denoiser `x_0(x, t_N)`.
 
-use super::adaptive::{axpy, rk_step, tableau, ProbabilityFlow};
+use super::adaptive::ProbabilityFlow;
 use super::model::{fill_rows, At, Evaluator, Model};
 use super::rng::{Noise, Stream};
+use super::runge_kutta::{axpy, rk_step, tableau, RkMethod};
 use super::schedule::{Coefs, Schedule};
 use crate::monitor::Monitor;
 use crate::{Error, Result};
@@ -36,27 +37,6 @@ pub enum Method {
 }
 
 impl Method {
-    /// Parse a method name.
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "euler" => Method::Euler,
-            "heun" => Method::Heun,
-            "midpoint" => Method::Midpoint,
-            "rk4" => Method::Rk4,
-            "ddim" => Method::Ddim,
-            "ancestral" => Method::Ancestral,
-            "dpmpp_2m" => Method::DpmSolver2M,
-            "euler_maruyama" => Method::EulerMaruyama,
-            "pc" => Method::PredictorCorrector,
-            other => {
-                return Err(Error::invalid(format!(
-                    "unknown fixed-grid method {other:?}; expected euler, heun, midpoint, rk4, \
-                     ddim, ancestral, dpmpp_2m, euler_maruyama or pc"
-                )))
-            }
-        })
-    }
-
     /// Whether the method only evaluates the model at grid nodes (so it also runs on a
     /// discrete chain, which has no SDE coefficients).
     pub fn nodes_only(self) -> bool {
@@ -235,11 +215,11 @@ impl<'m, 's> Stepper<'m, 's> {
         match self.opt.method {
             Method::Euler | Method::Heun | Method::Midpoint | Method::Rk4 => {
                 let tab = tableau(match self.opt.method {
-                    Method::Euler => "euler",
-                    Method::Heun => "heun",
-                    Method::Midpoint => "midpoint",
-                    _ => "rk4",
-                })?;
+                    Method::Euler => RkMethod::Euler,
+                    Method::Heun => RkMethod::Heun,
+                    Method::Midpoint => RkMethod::Midpoint,
+                    _ => RkMethod::Rk4,
+                });
                 rk_step(&mut self.flow, x, t, h, &tab, &mut self.k, &mut self.tmp)?;
             }
             Method::Ddim | Method::Ancestral => {

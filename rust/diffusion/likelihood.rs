@@ -2,12 +2,22 @@
 //! the data to the terminal time, with the divergence of the velocity computed exactly (analytic
 //! models) or estimated with Hutchinson probes (one accumulator per probe).
 
-use super::adaptive::{dopri5, rk_fixed, tableau, AdaptiveOptions, AdaptiveStats, RowSystem};
+use super::adaptive::{dopri5, AdaptiveOptions, AdaptiveStats, RowSystem};
 use super::model::{At, Evaluator, Model};
 use super::rng::{Noise, Stream};
+use super::runge_kutta::{rk_fixed, tableau, RkMethod};
 use super::schedule::{Coefs, Schedule};
 use crate::monitor::Monitor;
 use crate::{Error, Result};
+
+/// How to integrate the augmented ODE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OdeMethod {
+    /// Adaptive Dormand-Prince 5(4) between the ends of the times.
+    Dopri5,
+    /// A fixed-grid Runge-Kutta method along the times.
+    Fixed(RkMethod),
+}
 
 /// How to compute the divergence of the probability-flow velocity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +159,7 @@ pub struct LikelihoodDelta {
 }
 
 /// Integrate the augmented probability-flow ODE of the `n x d` data `x` along `times`
-/// (increasing; only its ends matter for `method = "dopri5"`).
+/// (increasing; only its ends matter for [`OdeMethod::Dopri5`]).
 #[allow(clippy::too_many_arguments)]
 pub fn likelihood_delta(
     model: &mut dyn Model,
@@ -157,7 +167,7 @@ pub fn likelihood_delta(
     x: &[f64],
     d: usize,
     times: &[f64],
-    method: &str,
+    method: OdeMethod,
     div: Divergence,
     seed: u64,
     first_index: u64,
@@ -215,22 +225,23 @@ pub fn likelihood_delta(
         buf: Default::default(),
         coefs: Vec::new(),
     };
-    let (nfe, stats) = if method == "dopri5" {
-        let stats = dopri5(
-            &mut sys,
-            &mut y,
-            times[0],
-            times[times.len() - 1],
-            adaptive,
-            &mut |_, _, _| Ok(true),
-            monitor,
-        )?;
-        (stats.nfe, Some(stats))
-    } else {
-        (
-            rk_fixed(&mut sys, &mut y, times, &tableau(method)?, monitor)?,
+    let (nfe, stats) = match method {
+        OdeMethod::Dopri5 => {
+            let stats = dopri5(
+                &mut sys,
+                &mut y,
+                times[0],
+                times[times.len() - 1],
+                adaptive,
+                &mut |_, _, _| Ok(true),
+                monitor,
+            )?;
+            (stats.nfe, Some(stats))
+        }
+        OdeMethod::Fixed(m) => (
+            rk_fixed(&mut sys, &mut y, times, &tableau(m), monitor)?,
             None,
-        )
+        ),
     };
     let mut delta = Vec::with_capacity(n * acc);
     let mut x_end = Vec::with_capacity(n * d);

@@ -4,8 +4,8 @@
 
 use rayon::prelude::*;
 
+use super::gmm::{GaussianMixture, Levels, Outputs, Request};
 use super::schedule::Coefs;
-use crate::gmm::{GaussianMixture, Levels, Outputs, Request};
 use crate::monitor::Monitor;
 use crate::parallel::PAR_CHEAP;
 use crate::real::check_finite;
@@ -22,23 +22,6 @@ pub enum Kind {
     X0,
     /// `v = (s eps - sigma x_0) / sqrt(s^2 + sigma^2)`.
     V,
-}
-
-impl Kind {
-    /// Parse "score", "eps", "x0" or "v".
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "score" => Kind::Score,
-            "eps" => Kind::Eps,
-            "x0" => Kind::X0,
-            "v" => Kind::V,
-            other => {
-                return Err(Error::invalid(format!(
-                    "unknown model kind {other:?}; expected score, eps, x0 or v"
-                )))
-            }
-        })
-    }
 }
 
 /// The times of one batch evaluation: one for all rows, or one per row.

@@ -32,6 +32,37 @@ impl Coefs {
     }
 }
 
+/// The family of a [`Schedule`], as the Python processes name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// `"vp"`: parameters `beta_min, beta_max`.
+    Vp,
+    /// `"subvp"`: parameters `beta_min, beta_max`.
+    SubVp,
+    /// `"cosine"`: parameter `cosine_s`.
+    Cosine,
+    /// `"ve"`: parameters `sigma_min, sigma_max`.
+    Ve,
+    /// `"edm"`: no parameters.
+    Edm,
+    /// `"discrete"`: the `alpha_bar` table.
+    Discrete,
+}
+
+impl ScheduleKind {
+    /// The name the Python layer uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Vp => "vp",
+            ScheduleKind::SubVp => "subvp",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Ve => "ve",
+            ScheduleKind::Edm => "edm",
+            ScheduleKind::Discrete => "discrete",
+        }
+    }
+}
+
 /// A noise process known in closed form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
@@ -55,19 +86,24 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Build from a kind name and its parameters (`table` = `[alpha_bar, 1 - alpha_bar]` for
+    /// Build from a kind and its parameters (`table` = `[alpha_bar, 1 - alpha_bar]` for
     /// "discrete").
-    pub fn new(kind: &str, params: &[f64], table: Option<(&[f64], &[f64])>) -> Result<Self> {
+    pub fn new(
+        kind: ScheduleKind,
+        params: &[f64],
+        table: Option<(&[f64], &[f64])>,
+    ) -> Result<Self> {
         let want = |n: usize| -> Result<()> {
             if params.len() != n || params.iter().any(|p| !p.is_finite()) {
                 return Err(Error::invalid(format!(
-                    "schedule {kind:?} needs {n} finite parameters, got {params:?}"
+                    "schedule {:?} needs {n} finite parameters, got {params:?}",
+                    kind.name()
                 )));
             }
             Ok(())
         };
         Ok(match kind {
-            "vp" | "subvp" => {
+            ScheduleKind::Vp | ScheduleKind::SubVp => {
                 want(2)?;
                 let (beta_min, beta_max) = (params[0], params[1]);
                 if beta_min < 0.0 || beta_max < beta_min || beta_max <= 0.0 {
@@ -75,19 +111,19 @@ impl Schedule {
                         "need 0 <= beta_min <= beta_max, beta_max > 0; got {beta_min}, {beta_max}"
                     )));
                 }
-                if kind == "vp" {
+                if kind == ScheduleKind::Vp {
                     Schedule::Vp { beta_min, beta_max }
                 } else {
                     Schedule::SubVp { beta_min, beta_max }
                 }
             }
-            "cosine" => {
+            ScheduleKind::Cosine => {
                 want(1)?;
                 Schedule::VpCosine {
                     cosine_s: params[0],
                 }
             }
-            "ve" => {
+            ScheduleKind::Ve => {
                 want(2)?;
                 if !(params[0] > 0.0 && params[1] > params[0]) {
                     return Err(Error::invalid("need 0 < sigma_min < sigma_max"));
@@ -97,11 +133,11 @@ impl Schedule {
                     sigma_max: params[1],
                 }
             }
-            "edm" => {
+            ScheduleKind::Edm => {
                 want(0)?;
                 Schedule::Edm
             }
-            "discrete" => {
+            ScheduleKind::Discrete => {
                 let (ab, om) = table.ok_or_else(|| {
                     Error::invalid("the discrete schedule needs its alpha_bar table")
                 })?;
@@ -119,11 +155,6 @@ impl Schedule {
                     alpha_bar: ab.to_vec(),
                     one_minus: om.to_vec(),
                 }
-            }
-            other => {
-                return Err(Error::invalid(format!(
-                    "unknown schedule {other:?}; expected vp, subvp, cosine, ve, edm or discrete"
-                )))
             }
         })
     }

@@ -1,21 +1,25 @@
-//! Bindings of [`crate::unargmax`]: the report comes back as a dict of flat numpy arrays that
+//! Binding of [`crate::unargmax`]: the report comes back as a dict of flat numpy arrays that
 //! `latentgeo.unargmax` wraps in `UnargmaxReport`.
 
-use numpy::ndarray::{Array1, Array2};
+use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::convert::{array2, indices, matrix, slice1, with_rows, Rows};
 use super::monitor::run_monitored;
-use super::{matrix, slice1};
 use crate::real::Real;
 use crate::unargmax::{unargmaxable, Stage, Status, UnargParams, Witness};
 
+/// Unargmaxable classes of the float32 or float64 weights `w` (with float64 bias `b`); see
+/// `latentgeo.unargmaxable`.
 #[allow(clippy::too_many_arguments)]
-fn unargmax_impl<'py, T: Real + numpy::Element>(
-    py: Python<'py>,
-    w: PyReadonlyArray2<'py, T>,
+#[pyfunction]
+#[pyo3(signature = (
+    w, *, b=None, classes=None, bounds=None, tol, patience, n_threads=None, progress=None
+))]
+pub fn unargmax<'py>(
+    w: Rows<'py>,
     b: Option<PyReadonlyArray1<'py, f64>>,
     classes: Option<PyReadonlyArray1<'py, i64>>,
     bounds: Option<f64>,
@@ -24,22 +28,10 @@ fn unargmax_impl<'py, T: Real + numpy::Element>(
     n_threads: Option<usize>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let wm = matrix(&w, "W")?;
-    let bs = match &b {
-        Some(b) => Some(slice1(b, "b")?),
-        None => None,
-    };
     let classes = match &classes {
-        Some(c) => Some(
-            slice1(c, "classes")?
-                .iter()
-                .map(|&k| {
-                    usize::try_from(k).map_err(|_| {
-                        PyValueError::new_err(format!("class {k} is out of range (negative)"))
-                    })
-                })
-                .collect::<PyResult<Vec<usize>>>()?,
-        ),
+        Some(c) => Some(indices(slice1(c, "classes")?, |k| {
+            format!("class {k} is out of range (negative)")
+        })?),
         None => None,
     };
     let params = UnargParams {
@@ -49,7 +41,21 @@ fn unargmax_impl<'py, T: Real + numpy::Element>(
         patience,
         n_threads,
     };
-    let rep = run_monitored(py, progress, |mon| unargmaxable(wm, bs, &params, mon))?;
+    with_rows!(w, |w| report(w, b, &params, progress))
+}
+
+fn report<'py, T: Real + numpy::Element>(
+    w: PyReadonlyArray2<'py, T>,
+    b: Option<PyReadonlyArray1<'py, f64>>,
+    params: &UnargParams,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let py = w.py();
+    let wm = matrix(&w, "W")?;
+    let bs = b.as_ref().map(|b| slice1(b, "b")).transpose()?;
+    let rep = run_monitored(py, "unargmax", progress, |mon| {
+        unargmaxable(wm, bs, params, mon)
+    })?;
     let n = rep.verdicts.len();
     let d = wm.cols;
     let mut status = Vec::with_capacity(n);
@@ -86,59 +92,18 @@ fn unargmax_impl<'py, T: Real + numpy::Element>(
         }
     }
     let nw = wpos.len();
-    let wx =
-        Array2::from_shape_vec((nw, d), wx).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let wx = array2(py, (nw, d), wx)?;
     let out = PyDict::new(py);
     out.set_item("status", Array1::from_vec(status).into_pyarray(py))?;
     out.set_item("stage", Array1::from_vec(stage).into_pyarray(py))?;
     out.set_item("margin", Array1::from_vec(margin).into_pyarray(py))?;
     out.set_item("alpha", Array1::from_vec(alpha).into_pyarray(py))?;
     out.set_item("witness_pos", Array1::from_vec(wpos).into_pyarray(py))?;
-    out.set_item("witness_x", wx.into_pyarray(py))?;
+    out.set_item("witness_x", wx)?;
     out.set_item("cert_pos", Array1::from_vec(cpos).into_pyarray(py))?;
     out.set_item("cert_indptr", Array1::from_vec(cptr).into_pyarray(py))?;
     out.set_item("cert_indices", Array1::from_vec(cidx).into_pyarray(py))?;
     out.set_item("cert_weights", Array1::from_vec(cw).into_pyarray(py))?;
     out.set_item("timings", rep.timings.to_vec())?;
     Ok(out)
-}
-
-/// Unargmaxable classes of float32 W; see `latentgeo.unargmaxable`.
-#[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (w, b, classes, bounds, tol, patience, n_threads=None, progress=None))]
-pub fn unargmax_f32<'py>(
-    py: Python<'py>,
-    w: PyReadonlyArray2<'py, f32>,
-    b: Option<PyReadonlyArray1<'py, f64>>,
-    classes: Option<PyReadonlyArray1<'py, i64>>,
-    bounds: Option<f64>,
-    tol: f64,
-    patience: usize,
-    n_threads: Option<usize>,
-    progress: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    unargmax_impl(
-        py, w, b, classes, bounds, tol, patience, n_threads, progress,
-    )
-}
-
-/// Unargmaxable classes of float64 W; see `latentgeo.unargmaxable`.
-#[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (w, b, classes, bounds, tol, patience, n_threads=None, progress=None))]
-pub fn unargmax_f64<'py>(
-    py: Python<'py>,
-    w: PyReadonlyArray2<'py, f64>,
-    b: Option<PyReadonlyArray1<'py, f64>>,
-    classes: Option<PyReadonlyArray1<'py, i64>>,
-    bounds: Option<f64>,
-    tol: f64,
-    patience: usize,
-    n_threads: Option<usize>,
-    progress: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    unargmax_impl(
-        py, w, b, classes, bounds, tol, patience, n_threads, progress,
-    )
 }

@@ -310,7 +310,7 @@ fn invert(basis: &[usize], coords: &[Vec<f64>], r: usize) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knn::Matrix;
+    use crate::matrix::Matrix;
 
     fn lcg(seed: u64, len: usize) -> Vec<f64> {
         let mut s = seed;

@@ -4,7 +4,7 @@
 //! `z_k - z_j` computed in f64 exceeds a rounding-error bound for every `j != k`; a certificate
 //! `lambda` when `sum lambda_j w_j - w_k` and `sum lambda_j b_j - b_k` meet the tolerance.
 
-use crate::knn::Matrix;
+use crate::matrix::Matrix;
 use crate::real::Real;
 
 /// f64 unit roundoff.

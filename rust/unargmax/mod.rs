@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::knn::Matrix;
+use crate::matrix::Matrix;
 use crate::monitor::Monitor;
 use crate::parallel::with_threads;
 use crate::real::{check_finite, Real};

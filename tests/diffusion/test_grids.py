@@ -138,7 +138,7 @@ def test_explicit_grids_equal_named_grids():
 )
 def test_rust_schedule_matches_the_python_process(proc):
     t = np.linspace(proc.t_min, proc.t_max, 41)
-    got = _core.diffusion_schedule_at(*_schedule_args(proc), t)
+    got = _core.diffusion_schedule_at(_schedule_args(proc), t)
     want = np.stack([proc._s(t), proc._sigma(t), proc._f_coef(t), proc._g2(t)], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
 
@@ -146,9 +146,9 @@ def test_rust_schedule_matches_the_python_process(proc):
 def test_rust_discrete_schedule_matches_the_chain():
     chain = DiscreteDDPM(T=50)
     t = np.arange(50, dtype=float)
-    got = _core.diffusion_schedule_at(*_schedule_args(chain), t)
+    got = _core.diffusion_schedule_at(_schedule_args(chain), t)
     np.testing.assert_allclose(got[:, 0], chain.s(t.astype(int)), rtol=1e-15)
     np.testing.assert_allclose(got[:, 1], chain.sigma(t.astype(int)), rtol=1e-15)
     assert np.isnan(got[:, 2:]).all()  # no SDE coefficients for a discrete chain
     with pytest.raises(ValueError, match="index"):
-        _core.diffusion_schedule_at(*_schedule_args(chain), np.array([50.0]))
+        _core.diffusion_schedule_at(_schedule_args(chain), np.array([50.0]))

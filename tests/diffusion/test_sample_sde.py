@@ -230,7 +230,9 @@ def test_pc_replays_in_numpy():
         s, sig = VP3.s(t), VP3.sigma(t)
         e = 2 * (s / VP3.s(t2)) ** 2 * (snr * sig) ** 2
         for j in range(nc):
-            z = _core.diffusion_normals(seed, "corrector", 0, i * nc + j, n, 2)
+            z = _core.diffusion_normals(
+                seed, stream="corrector", first_index=0, step=i * nc + j, n=n, d=2
+            )
             x = x + e * GMM.score(x, s, sig) + math.sqrt(2 * e) * z
         h, beta = t2 - t, VP3.beta(t)
         x = x + h * (-0.5 * beta * x - beta * GMM.score(x, s, sig))

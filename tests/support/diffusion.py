@@ -62,4 +62,6 @@ def eps_fn(process, g):
 def step_noise(seed, step, n, d, first_index=0):
     """The standard normals a stochastic sampler draws at `step` for rows first_index.. of a run
     seeded with `seed` (the counter-based noise, replayed in numpy)."""
-    return _core.diffusion_normals(seed, "step", first_index, step, n, d)
+    return _core.diffusion_normals(
+        seed, stream="step", first_index=first_index, step=step, n=n, d=d
+    )

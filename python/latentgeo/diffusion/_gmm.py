@@ -91,7 +91,11 @@ class GaussianMixture:
                 f"for {k} components in {d} dimensions, got shape {c.shape}"
             )
         set_ = object.__setattr__
-        set_(self, "_core", _core.GaussianMixtureCore(w, m, c.ravel(), covariance_type))
+        set_(
+            self,
+            "_core",
+            _core.GaussianMixtureCore(w, m, c.ravel(), covariance_type=covariance_type),
+        )
         set_(self, "_means", _readonly(m))
         set_(self, "covariance_type", covariance_type)
         set_(self, "n_components", k)

@@ -162,7 +162,9 @@ def prior_sample(process, shape, seed: int = 0, first_index: int = 0) -> np.ndar
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (B, ...) with positive sizes, got {shape}")
     d = math.prod(shape[1:])
-    z = _core.diffusion_normals(_seed(seed), "prior", int(first_index), 0, shape[0], d)
+    z = _core.diffusion_normals(
+        _seed(seed), stream="prior", first_index=int(first_index), step=0, n=shape[0], d=d
+    )
     return (process.prior_std * z).reshape(shape)
 
 
@@ -317,30 +319,30 @@ def sample(
     with Progress(total, f"sample {method}", enabled=progress) as bar:
         for lo, hi in _batches(n, batch_size):
             xb, sv, st, stats = _core.diffusion_sample(
-                *sched,
+                sched,
                 m.obj,
-                m.kind,
                 flat[lo:hi],
-                list(sample_shape),
-                out_dtype == np.float32,
-                discrete,
-                times,
-                to_data,
-                method,
-                eta,
-                r,
-                snr,
-                n_corrector,
-                seed,
-                lo,
-                rtol,
-                atol,
-                first_step,
-                max_steps,
-                save,
-                _wrap_callback(callback, lo),
-                bar if progress else None,
-                n_threads,
+                kind=m.kind,
+                sample_shape=list(sample_shape),
+                call_f32=out_dtype == np.float32,
+                int_t=discrete,
+                grid=times,
+                to_data=to_data,
+                method=method,
+                eta=eta,
+                r=r,
+                snr=snr,
+                n_corrector=n_corrector,
+                seed=seed,
+                first_index=lo,
+                rtol=rtol,
+                atol=atol,
+                first_step=first_step,
+                max_steps=max_steps,
+                save_every=save,
+                callback=_wrap_callback(callback, lo),
+                progress=bar if progress else None,
+                n_threads=n_threads,
             )
             outs.append(xb)
             if save:

@@ -71,7 +71,14 @@ def _iter_blocks(graph, sources, block_size, directed, limit, dt, n_threads, reu
                 out = buf[: ids.size] if buf is not None else np.empty((ids.size, n), dtype=dt)
                 target = out if wide is None else wide[: ids.size]
                 cb = _BlockProgress(bar, start, m)
-                _core.dijkstra(n, indptr, indices, weights, ids, target, None, limit, n_threads, cb)
+                _core.dijkstra(
+                    (n, indptr, indices, weights),
+                    sources=ids,
+                    out=target,
+                    limit=limit,
+                    n_threads=n_threads,
+                    progress=cb,
+                )
                 if wide is not None:
                     _narrow(target, out)
                 yield ids, out

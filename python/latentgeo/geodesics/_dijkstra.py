@@ -192,16 +192,13 @@ def geodesic(
     target = np.empty(shape) if _wide(dt, weights) else out
     with Progress(src.size, "geodesic", enabled=bool(progress)) as bar:
         _core.dijkstra(
-            n,
-            indptr,
-            indices,
-            weights,
-            src,
-            target.reshape(rows),
-            None if pred is None else pred.reshape(rows),
-            limit,
-            n_threads,
-            bar,
+            (n, indptr, indices, weights),
+            sources=src,
+            out=target.reshape(rows),
+            predecessors=None if pred is None else pred.reshape(rows),
+            limit=limit,
+            n_threads=n_threads,
+            progress=bar,
         )
     if target is not out:
         _narrow(target, out)
@@ -295,7 +292,13 @@ def geodesic_neighbors(
     target = np.empty((m, k)) if _wide(dt, weights) else out
     with Progress(m, "geodesic_neighbors", enabled=bool(progress)) as bar:
         _core.geodesic_neighbors(
-            n, indptr, indices, weights, src, k, out_idx, target, n_threads, bar
+            (n, indptr, indices, weights),
+            sources=src,
+            k=k,
+            out_indices=out_idx,
+            out=target,
+            n_threads=n_threads,
+            progress=bar,
         )
     if target is not out:
         _narrow(target, out)

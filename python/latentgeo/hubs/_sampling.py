@@ -320,7 +320,7 @@ def _check_batch_params(n: int, k: int, top: Optional[int]) -> None:
 
 def _k_occurrence(Z: np.ndarray, k: int, metric: str, n_threads, progress: bool) -> np.ndarray:
     res = _knn(Z, k, metric, n_threads=n_threads, progress=progress)
-    return _core.k_occurrence(res.indices, res.n_index)
+    return _core.k_occurrence(res.indices, n_index=res.n_index)
 
 
 def _select(counts: np.ndarray, threshold: Optional[int], top: Optional[int]) -> np.ndarray:

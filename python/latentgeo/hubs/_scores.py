@@ -39,7 +39,7 @@ def _check_no_self(res: KNNResult) -> None:
 def _counts(res: KNNResult) -> np.ndarray:
     _check_no_self(res)
     idx = np.ascontiguousarray(res.indices, dtype=np.int64)
-    return _core.k_occurrence(idx, res.n_index)
+    return _core.k_occurrence(idx, n_index=res.n_index)
 
 
 def k_occurrence(knn_or_X, k: Optional[int] = None, *, metric: str = "euclidean", n_threads=None):

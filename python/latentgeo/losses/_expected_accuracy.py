@@ -98,7 +98,9 @@ def _exact_log_rust(s, labels, sigma, margin, n_nodes, want_grad):
     flat = np.ascontiguousarray(np.reshape(s, (-1, c)), dtype=np.float64)
     lab = np.ascontiguousarray(np.reshape(labels, (-1,)), dtype=np.int64)
     x, lw = _hermite(n_nodes)
-    log_a, grad = _core.exact_log(flat, lab, sigma, margin, x, lw, want_grad)
+    log_a, grad = _core.exact_log(
+        flat, lab, sigma=sigma, margin=margin, quadrature=(x, lw), want_grad=want_grad
+    )
     log_a = log_a.reshape(s.shape[:-1]).astype(s.dtype, copy=False)
     if grad is not None:
         grad = grad.reshape(s.shape).astype(s.dtype, copy=False)

@@ -91,11 +91,6 @@ class KNNResult:
         }
 
 
-def _knn_call(data, query, k, metric, self_offset, n_threads, progress=None):
-    fn = _core.knn_f32 if data.dtype == np.float32 else _core.knn_f64
-    return fn(data, query, k, metric, self_offset, n_threads, progress)
-
-
 def knn(
     X,
     k: int,
@@ -188,7 +183,15 @@ def _knn(X, k, metric, qarg=None, exclude=True, n_threads=None, progress=False) 
         X = np.ldexp(X, -e)
         qarg = None if qarg is None else np.ldexp(qarg, -e)
     with Progress(1, "knn", enabled=bool(progress)) as bar:
-        idx, dist = _knn_call(X, qarg, k, metric, 0 if exclude else None, n_threads, bar)
+        idx, dist = _core.knn(
+            X,
+            k=k,
+            metric=metric,
+            query=qarg,
+            self_offset=0 if exclude else None,
+            n_threads=n_threads,
+            progress=bar,
+        )
     if e:
         dist = _scale_back(dist, metric, e)
     return KNNResult(idx, dist, metric, X.shape[0], qarg is None)

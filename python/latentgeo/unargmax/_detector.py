@@ -174,9 +174,17 @@ def unargmaxable(
     e = magnitude_exponent(W, b)
     Wn = np.ldexp(W, -e) if e else W
     bn = None if b is None else (np.ldexp(b, -e) if e else b)
-    fn = _core.unargmax_f32 if Wn.dtype == np.float32 else _core.unargmax_f64
     with Progress(1, "unargmaxable", enabled=bool(progress)) as bar:
-        raw = fn(Wn, bn, cls, bounds, tol, patience, n_threads, bar)
+        raw = _core.unargmax(
+            Wn,
+            b=bn,
+            classes=cls,
+            bounds=bounds,
+            tol=tol,
+            patience=patience,
+            n_threads=n_threads,
+            progress=bar,
+        )
     total = time.perf_counter() - t0
 
     classes_out = np.arange(V, dtype=np.int64) if cls is None else cls

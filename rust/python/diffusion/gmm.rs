@@ -1,14 +1,14 @@
-//! Bindings of [`crate::gmm`]: a frozen `GaussianMixtureCore` that `latentgeo.diffusion.gmm`
+//! Bindings of [`crate::diffusion::gmm`]: a frozen `GaussianMixtureCore` that `latentgeo.diffusion.gmm`
 //! wraps in `GaussianMixture`.
 
-use numpy::ndarray::{Array1, Array2};
+use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::monitor::run_monitored;
-use super::{matrix, slice1};
-use crate::gmm::{Covariances, GaussianMixture, Levels, Request};
+use crate::diffusion::gmm::{Covariances, GaussianMixture, Levels, Request};
+use crate::python::convert::{array2, matrix, slice1, CovarianceType, Wrap};
+use crate::python::monitor::{guarded, run_monitored};
 
 /// The `(log_prob, score, denoise, divergence)` arrays, `None` where not requested.
 type EvalOut<'py> = (
@@ -36,29 +36,26 @@ impl GaussianMixtureCore {
     /// `covariances` is the flattened parameter array of `covariance_type` ("full": K x d x d,
     /// "diag": K x d, "spherical": K).
     #[new]
+    #[pyo3(signature = (weights, means, covariances, *, covariance_type))]
     fn new(
         weights: PyReadonlyArray1<'_, f64>,
         means: PyReadonlyArray2<'_, f64>,
         covariances: PyReadonlyArray1<'_, f64>,
-        covariance_type: &str,
+        covariance_type: Wrap<CovarianceType>,
     ) -> PyResult<Self> {
         let w = slice1(&weights, "weights")?.to_vec();
         let m = matrix(&means, "means")?;
         let c = slice1(&covariances, "covariances")?.to_vec();
-        let cov = match covariance_type {
-            "full" => Covariances::Full(c),
-            "diag" => Covariances::Diag(c),
-            "spherical" => Covariances::Spherical(c),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown covariance_type {other:?}; expected one of 'full', 'diag', \
-                     'spherical'"
-                )))
-            }
+        let cov = match covariance_type.0 {
+            CovarianceType::Full => Covariances::Full(c),
+            CovarianceType::Diag => Covariances::Diag(c),
+            CovarianceType::Spherical => Covariances::Spherical(c),
         };
-        Ok(GaussianMixtureCore {
-            inner: GaussianMixture::new(w, m.data.to_vec(), m.cols, cov)?,
-        })
+        let (means, d) = (m.data.to_vec(), m.cols);
+        let inner = guarded("GaussianMixtureCore", || {
+            Ok(GaussianMixture::new(w, means, d, cov)?)
+        })?;
+        Ok(GaussianMixtureCore { inner })
     }
 
     /// The normalised weights.
@@ -80,8 +77,8 @@ impl GaussianMixtureCore {
     /// one value (for all points) or B values.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
-        x, s, sigma, log_prob=false, score=false, denoise=false, divergence=None, n_threads=None,
-        progress=None
+        x, s, sigma, *, log_prob=false, score=false, denoise=false, divergence=None,
+        n_threads=None, progress=None
     ))]
     fn evaluate<'py>(
         &self,
@@ -117,18 +114,13 @@ impl GaussianMixtureCore {
             divergence,
         };
         let inner = &self.inner;
-        let ev = run_monitored(py, progress, |mon| {
+        let ev = run_monitored(py, "GaussianMixtureCore.evaluate", progress, |mon| {
             inner.evaluate(xm.data, levels, request, n_threads, mon)
         })?;
         let b = xm.rows;
         let vec1 = |v: Option<Vec<f64>>| v.map(|v| Array1::from_vec(v).into_pyarray(py));
         let vec2 = |v: Option<Vec<f64>>| -> PyResult<Option<Bound<'py, PyArray2<f64>>>> {
-            v.map(|v| {
-                Array2::from_shape_vec((b, d), v)
-                    .map(|a| a.into_pyarray(py))
-                    .map_err(|e| PyRuntimeError::new_err(e.to_string()))
-            })
-            .transpose()
+            v.map(|v| array2(py, (b, d), v)).transpose()
         };
         Ok((
             vec1(ev.log_prob),

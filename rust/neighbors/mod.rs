@@ -1,0 +1,196 @@
+//! Exact k-nearest neighbours by blocked GEMM and bounded top-k selection.
+//!
+//! For each block of query rows and each block of data rows, one GEMM gives the dot products,
+//! from which a ranking key is formed (`|x|^2 - 2 q.x` for the Euclidean metrics on centred
+//! data, `-q.x` for cosine on normalised rows and for the inner product). A bounded heap per
+//! query row keeps a candidate pool a little larger than `k`. The pool is then re-ranked by the
+//! exact distance computed in f64 from the original vectors, and a rounding-error bound on the
+//! GEMM keys proves that no point outside the pool could enter the top `k`; when the proof fails
+//! (near-ties at the boundary), that row is recomputed exactly over all points. The result is the
+//! exact top `k` under the order (f64 distance, index), so ties go to the lower index and the
+//! output does not depend on the block sizes or the number of threads. The n x n distance matrix
+//! is never formed.
+
+use std::borrow::Cow;
+use std::sync::Mutex;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::matrix::Matrix;
+use crate::monitor::Monitor;
+use crate::parallel::with_threads;
+use crate::real::{check_finite, Real};
+use crate::{Error, Result};
+use topk::TopK;
+
+/// Query rows per block in a query-vs-data search (one GEMM tile is `QUERY_BLOCK x DATA_BLOCK`).
+const QUERY_BLOCK: usize = 256;
+/// Data rows per block in a query-vs-data search.
+const DATA_BLOCK: usize = 2048;
+/// Rows per block in a self-join, which computes only the tiles on and above the diagonal and
+/// feeds each product to both of its rows.
+const SELF_BLOCK: usize = 512;
+/// Keys formed and tested together in the selection scans.
+const LANES: usize = 32;
+
+/// The dissimilarity used to rank neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `||q - x||`
+    Euclidean,
+    /// `||q - x||^2`
+    SqEuclidean,
+    /// `1 - q.x / (||q|| ||x||)`, with a zero vector at cosine similarity 0 to everything.
+    Cosine,
+    /// `q.x`, a similarity: larger is nearer, reported in descending order.
+    InnerProduct,
+}
+
+impl Metric {
+    fn is_euclidean(self) -> bool {
+        matches!(self, Metric::Euclidean | Metric::SqEuclidean)
+    }
+}
+
+/// Options of a kNN search.
+#[derive(Debug, Clone, Copy)]
+pub struct KnnParams {
+    /// Number of neighbours per query row.
+    pub k: usize,
+    /// The dissimilarity.
+    pub metric: Metric,
+    /// When set, query row `i` is data row `self_offset + i` and is never its own neighbour
+    /// (exclusion by index, so duplicates of a point are still found).
+    pub self_offset: Option<usize>,
+    /// Size of the thread pool (`None`: rayon's global pool).
+    pub n_threads: Option<usize>,
+}
+
+/// The neighbours of each query row, nearest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbors<T> {
+    /// `rows x k` data indices, row-major.
+    pub indices: Vec<i64>,
+    /// `rows x k` distances (similarities for [`Metric::InnerProduct`]), row-major.
+    pub distances: Vec<T>,
+    /// Number of query rows.
+    pub rows: usize,
+    /// Neighbours per row.
+    pub k: usize,
+}
+
+/// Exact kNN of every row of `query` (of `data` itself when `None`) among the rows of `data`.
+///
+/// `monitor` counts GEMM tiles as they finish and can cancel the search.
+pub fn knn<T: Real>(
+    data: Matrix<'_, T>,
+    query: Option<Matrix<'_, T>>,
+    params: &KnnParams,
+    monitor: &Monitor,
+) -> Result<Neighbors<T>> {
+    with_threads(params.n_threads, || search(data, query, params, monitor))?
+}
+
+/// [`knn`] on the current rayon pool.
+fn search<T: Real>(
+    data: Matrix<'_, T>,
+    query: Option<Matrix<'_, T>>,
+    params: &KnnParams,
+    monitor: &Monitor,
+) -> Result<Neighbors<T>> {
+    let (n, d) = (data.rows, data.cols);
+    let q = query.unwrap_or(data);
+    validate(data, q, params)?;
+    let prep = Prepared::new(data, query, params.metric);
+    let (m, k) = (q.rows, params.k);
+    let search = Search {
+        data,
+        query: q,
+        prep: &prep,
+        params,
+        n,
+        d,
+    };
+    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(search.pool())).collect();
+    let mut indices = vec![0i64; m * k];
+    let mut distances = vec![T::ZERO; m * k];
+    if query.is_none() {
+        search.self_join(&mut heaps, monitor)?;
+    } else {
+        search.cross(&mut heaps, monitor)?;
+    }
+    indices
+        .par_chunks_mut(k)
+        .zip(distances.par_chunks_mut(k))
+        .zip(heaps.par_iter_mut())
+        .enumerate()
+        .for_each(|(i, ((idx_out, dist_out), heap))| {
+            for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
+                idx_out[slot] = j as i64;
+                dist_out[slot] = search.report(e);
+            }
+        });
+    Ok(Neighbors {
+        indices,
+        distances,
+        rows: m,
+        k,
+    })
+}
+
+fn validate<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Result<()> {
+    if data.rows == 0 {
+        return Err(Error::invalid("the data has no rows"));
+    }
+    if data.cols == 0 {
+        return Err(Error::invalid("the data has no columns (features)"));
+    }
+    if q.cols != data.cols {
+        return Err(Error::invalid(format!(
+            "query has {} columns but the data has {}",
+            q.cols, data.cols
+        )));
+    }
+    if p.k == 0 {
+        return Err(Error::invalid("k must be at least 1"));
+    }
+    let available = match p.self_offset {
+        Some(o) => {
+            if o.checked_add(q.rows).is_none_or(|end| end > data.rows) {
+                return Err(Error::invalid(format!(
+                    "self_offset {o} + {} query rows exceeds the {} data rows",
+                    q.rows, data.rows
+                )));
+            }
+            data.rows - 1
+        }
+        None => data.rows,
+    };
+    if p.k > available {
+        return Err(Error::invalid(match p.self_offset {
+            Some(_) => format!(
+                "k = {} must be smaller than the number of points n = {} (each point is excluded \
+                 from its own neighbours)",
+                p.k, data.rows
+            ),
+            None => format!(
+                "k = {} must not exceed the number of data points n = {}",
+                p.k, data.rows
+            ),
+        }));
+    }
+    check_finite(data.data, "the data")?;
+    check_finite(q.data, "the query")
+}
+
+mod prepare;
+mod search;
+pub mod topk;
+
+use prepare::*;
+use search::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! The blocked GEMM scans (query vs data, and the symmetric self-join), the bounded
+//! selection, and the exact re-ranking with its rounding-error proof.
+
+use super::*;
+
+pub(super) struct Search<'s, 'a, T: Real> {
+    pub(super) data: Matrix<'a, T>,
+    pub(super) query: Matrix<'a, T>,
+    pub(super) prep: &'s Prepared<'a, T>,
+    pub(super) params: &'s KnnParams,
+    pub(super) n: usize,
+    pub(super) d: usize,
+}
+
+impl<T: Real> Search<'_, '_, T> {
+    /// Size of the candidate pool kept per row before exact re-ranking.
+    pub(super) fn pool(&self) -> usize {
+        let k = self.params.k;
+        let available = self.n - self.params.self_offset.is_some() as usize;
+        (k + (k / 4).max(16)).min(available)
+    }
+
+    pub(super) fn self_index(&self, row: usize) -> Option<usize> {
+        self.params.self_offset.map(|o| o + row)
+    }
+
+    /// The exact ranking value of data row `j` for query row `i` (smaller is nearer).
+    pub(super) fn exact(&self, i: usize, j: usize) -> f64 {
+        let (q, x) = (self.query.row(i), self.data.row(j));
+        match self.prep.metric {
+            Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),
+            Metric::Cosine => {
+                let den = self.prep.query_norm(i) * self.prep.data_norms[j];
+                let dot = sum_pairs(q, x, |a, b| a * b);
+                1.0 - if den > 0.0 { dot / den } else { 0.0 }
+            }
+            Metric::InnerProduct => -sum_pairs(q, x, |a, b| a * b),
+        }
+    }
+
+    /// The reported value for an exact ranking value.
+    pub(super) fn report(&self, e: f64) -> T {
+        T::from_f64(match self.params.metric {
+            Metric::Euclidean => e.max(0.0).sqrt(),
+            Metric::SqEuclidean => e.max(0.0),
+            Metric::Cosine => e.clamp(0.0, 2.0),
+            Metric::InnerProduct => -e,
+        })
+    }
+
+    /// `dst = rows r0..r0+qb of the prepared query times rows c0..c0+db of the prepared data^T`.
+    pub(super) fn gemm(
+        &self,
+        query: &[T],
+        r0: usize,
+        qb: usize,
+        c0: usize,
+        db: usize,
+        dst: &mut [T],
+    ) {
+        let d = self.d;
+        let lhs = MatRef::from_row_major_slice(&query[r0 * d..(r0 + qb) * d], qb, d);
+        let rhs = MatRef::from_column_major_slice(&self.prep.data[c0 * d..(c0 + db) * d], d, db);
+        let dst = MatMut::from_row_major_slice_mut(&mut dst[..qb * db], qb, db);
+        matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
+    }
+
+    /// Offer tile entry (r, jj) to query row r0 + r as candidate c0 + jj, for every entry.
+    ///
+    /// Keys are formed in `T` a chunk at a time; a chunk is looked at one by one only when one
+    /// of its keys beats the row's current threshold, which after warm-up is rare.
+    pub(super) fn scan_rows(
+        &self,
+        tile: &[T],
+        r0: usize,
+        c0: usize,
+        db: usize,
+        heaps: &mut [TopK],
+    ) {
+        let bias = &self.prep.bias[c0..c0 + db];
+        let c = self.prep.coef;
+        let mut keys = [T::ZERO; LANES];
+        for (r, heap) in heaps.iter_mut().enumerate() {
+            let skip = self.self_index(r0 + r);
+            let row = &tile[r * db..(r + 1) * db];
+            let mut thr = T::from_f64(heap.threshold());
+            for (ch, (gs, bs)) in row.chunks(LANES).zip(bias.chunks(LANES)).enumerate() {
+                let mut any = false;
+                for ((key, &g), &a) in keys.iter_mut().zip(gs).zip(bs) {
+                    *key = a + c * g;
+                    any |= *key < thr;
+                }
+                if !any {
+                    continue;
+                }
+                for (t, &key) in keys[..gs.len()].iter().enumerate() {
+                    let j = c0 + ch * LANES + t;
+                    if key < thr && skip != Some(j) {
+                        heap.push(key.to_f64(), j);
+                        thr = T::from_f64(heap.threshold());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offer tile entry (r, jj) to row c0 + jj as candidate r0 + r (the transposed use of an
+    /// off-diagonal self-join tile, so no entry is a point's own).
+    pub(super) fn scan_cols(
+        &self,
+        tile: &[T],
+        r0: usize,
+        qb: usize,
+        db: usize,
+        heaps: &mut [TopK],
+    ) {
+        let c = self.prep.coef;
+        let mut thr: Vec<T> = heaps.iter().map(|h| T::from_f64(h.threshold())).collect();
+        for r in 0..qb {
+            let a = self.prep.bias[r0 + r];
+            let row = &tile[r * db..(r + 1) * db];
+            for lo in (0..db).step_by(LANES) {
+                let hi = (lo + LANES).min(db);
+                let mut any = false;
+                for (&g, &t) in row[lo..hi].iter().zip(&thr[lo..hi]) {
+                    any |= a + c * g < t;
+                }
+                if !any {
+                    continue;
+                }
+                for jj in lo..hi {
+                    let key = a + c * row[jj];
+                    if key < thr[jj] {
+                        heaps[jj].push(key.to_f64(), r0 + r);
+                        thr[jj] = T::from_f64(heaps[jj].threshold());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fill the candidate pools of all query rows. Work items are (query block, range of data
+    /// blocks): with few query blocks the data is split too, so that every thread has work. Each
+    /// item fills private pools that are then merged into the block's shared ones; the kept set
+    /// is the same whatever the split, since selection is by the total order (key, index).
+    pub(super) fn cross(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
+        let (n, m) = (self.n, self.query.rows);
+        let n_data_blocks = n.div_ceil(DATA_BLOCK);
+        let n_query_blocks = m.div_ceil(QUERY_BLOCK);
+        let splits = (2 * rayon::current_num_threads())
+            .div_ceil(n_query_blocks)
+            .clamp(1, n_data_blocks);
+        let per_split = n_data_blocks.div_ceil(splits);
+        monitor.set_total(n_query_blocks * n_data_blocks);
+        let pool = self.pool();
+        let blocks: Vec<Mutex<&mut [TopK]>> =
+            heaps.chunks_mut(QUERY_BLOCK).map(Mutex::new).collect();
+        let items: Vec<(usize, usize)> = (0..n_query_blocks)
+            .flat_map(|b| (0..splits).map(move |s| (b, s)))
+            .collect();
+        items.par_iter().try_for_each_init(
+            || (vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)], Vec::new()),
+            |(tile, local), &(b, s)| -> Result<()> {
+                let r0 = b * QUERY_BLOCK;
+                let qb = QUERY_BLOCK.min(m - r0);
+                local.clear();
+                local.resize_with(qb, || TopK::new(pool));
+                let data_blocks = s * per_split..((s + 1) * per_split).min(n_data_blocks);
+                for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
+                    monitor.check()?;
+                    let db = DATA_BLOCK.min(n - c0);
+                    self.gemm(self.prep.query(), r0, qb, c0, db, tile);
+                    self.scan_rows(tile, r0, c0, db, local);
+                    monitor.advance(1);
+                }
+                let mut shared = blocks[b].lock().unwrap_or_else(|e| e.into_inner());
+                for (h, l) in shared.iter_mut().zip(local.iter_mut()) {
+                    for (key, j) in l.drain_sorted() {
+                        h.push(key, j);
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Fill the candidate pools of a self-join from the tiles on and above the block diagonal.
+    pub(super) fn self_join(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
+        let n = self.n;
+        let nb = n.div_ceil(SELF_BLOCK);
+        let tiles: Vec<(usize, usize)> =
+            (0..nb).flat_map(|b| (b..nb).map(move |c| (b, c))).collect();
+        monitor.set_total(tiles.len());
+        let blocks: Vec<Mutex<&mut [TopK]>> =
+            heaps.chunks_mut(SELF_BLOCK).map(Mutex::new).collect();
+        let lock = |b: usize| blocks[b].lock().unwrap_or_else(|e| e.into_inner());
+        tiles.par_iter().try_for_each_init(
+            || vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
+            |tile, &(b, c)| -> Result<()> {
+                monitor.check()?;
+                let (r0, c0) = (b * SELF_BLOCK, c * SELF_BLOCK);
+                let (qb, db) = (SELF_BLOCK.min(n - r0), SELF_BLOCK.min(n - c0));
+                self.gemm(&self.prep.data, r0, qb, c0, db, tile);
+                self.scan_rows(tile, r0, c0, db, &mut lock(b));
+                if c != b {
+                    self.scan_cols(tile, r0, qb, db, &mut lock(c));
+                }
+                monitor.advance(1);
+                Ok(())
+            },
+        )
+    }
+
+    /// Re-rank the pool of row `i` exactly; fall back to an exact scan when the rounding bound
+    /// cannot prove that the pool holds the true top k.
+    pub(super) fn refine(&self, i: usize, heap: &mut TopK) -> Vec<(f64, usize)> {
+        let k = self.params.k;
+        let pool = heap.drain_sorted();
+        let worst_key = pool.last().map_or(f64::INFINITY, |p| p.0);
+        let complete = pool.len() == self.n - self.params.self_offset.is_some() as usize;
+        let mut exact: Vec<(f64, usize)> =
+            pool.iter().map(|&(_, j)| (self.exact(i, j), j)).collect();
+        exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        exact.truncate(k);
+        if complete || self.pool_is_proven(i, worst_key, exact[k - 1].0) {
+            return exact;
+        }
+        let mut all = TopK::new(k);
+        for j in 0..self.n {
+            if self.self_index(i) != Some(j) {
+                all.push(self.exact(i, j), j);
+            }
+        }
+        all.drain_sorted()
+    }
+
+    /// Whether every point outside a pool whose largest key is `worst_key` is provably farther
+    /// than the exact k-th value `kth`.
+    pub(super) fn pool_is_proven(&self, i: usize, worst_key: f64, kth: f64) -> bool {
+        let qrow = &self.prep.query()[i * self.d..(i + 1) * self.d];
+        let qn = norm(qrow);
+        let scale = (qn + self.prep.max_norm).powi(2);
+        let u = T::UNIT_ROUNDOFF;
+        let d = self.d as f64;
+        let bound = ((2.0 * d + 12.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale
+            + 64.0 * (d + 1.0) * f64::EPSILON * kth.abs();
+        let offset = match self.prep.metric {
+            Metric::Euclidean | Metric::SqEuclidean => qn * qn,
+            Metric::Cosine => 1.0,
+            Metric::InnerProduct => 0.0,
+        };
+        worst_key - bound + offset > kth
+    }
+}

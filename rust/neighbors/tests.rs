@@ -1,0 +1,208 @@
+use super::*;
+
+fn run<T: Real>(m: Matrix<'_, T>, q: Option<Matrix<'_, T>>, p: &KnnParams) -> Result<Neighbors<T>> {
+    knn(m, q, p, &Monitor::new())
+}
+
+fn lcg(seed: u64, len: usize) -> Vec<f64> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn brute(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    k: usize,
+    metric: Metric,
+) -> Vec<(Vec<usize>, Vec<f64>)> {
+    (0..n)
+        .map(|i| {
+            let mut v: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let (a, b) = (&data[i * d..(i + 1) * d], &data[j * d..(j + 1) * d]);
+                    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                    let sq: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+                    let (na, nb) = (norm(a), norm(b));
+                    let key = match metric {
+                        Metric::Euclidean | Metric::SqEuclidean => sq,
+                        Metric::Cosine => 1.0 - dot / (na * nb),
+                        Metric::InnerProduct => -dot,
+                    };
+                    (key, j)
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            v.truncate(k);
+            (
+                v.iter().map(|p| p.1).collect(),
+                v.iter().map(|p| p.0).collect(),
+            )
+        })
+        .collect()
+}
+
+fn params(k: usize, metric: Metric, threads: Option<usize>) -> KnnParams {
+    KnnParams {
+        k,
+        metric,
+        self_offset: Some(0),
+        n_threads: threads,
+    }
+}
+
+#[test]
+fn agrees_with_brute_force_all_metrics() {
+    let (n, d, k) = (300, 7, 5);
+    let data = lcg(1, n * d);
+    for metric in [
+        Metric::Euclidean,
+        Metric::SqEuclidean,
+        Metric::Cosine,
+        Metric::InnerProduct,
+    ] {
+        let m = Matrix::new(&data, n, d).unwrap();
+        let got = run(m, None, &params(k, metric, None)).unwrap();
+        let want = brute(&data, n, d, k, metric);
+        for (i, (want_idx, want_key)) in want.iter().enumerate() {
+            let gi: Vec<usize> = got.indices[i * k..(i + 1) * k]
+                .iter()
+                .map(|&j| j as usize)
+                .collect();
+            assert_eq!(&gi, want_idx, "metric {metric:?} row {i}");
+            for (s, &e) in want_key.iter().enumerate() {
+                let expect = match metric {
+                    Metric::Euclidean => e.sqrt(),
+                    Metric::InnerProduct => -e,
+                    _ => e,
+                };
+                assert!((got.distances[i * k + s] - expect).abs() < 1e-9);
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_matches_f64_indices_and_large_offsets() {
+    // A big common offset stresses the norm trick; centring keeps it exact.
+    let (n, d, k) = (500, 16, 8);
+    let data: Vec<f64> = lcg(7, n * d).iter().map(|v| v + 1000.0).collect();
+    let data32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    let back: Vec<f64> = data32.iter().map(|&v| v as f64).collect();
+    let got = run(
+        Matrix::new(&data32, n, d).unwrap(),
+        None,
+        &params(k, Metric::Euclidean, None),
+    )
+    .unwrap();
+    let want = brute(&back, n, d, k, Metric::Euclidean);
+    for (i, (want_idx, _)) in want.iter().enumerate() {
+        let gi: Vec<usize> = got.indices[i * k..(i + 1) * k]
+            .iter()
+            .map(|&j| j as usize)
+            .collect();
+        assert_eq!(&gi, want_idx);
+    }
+}
+
+#[test]
+fn duplicates_excluded_by_index_and_ties_to_lower_index() {
+    let data = [0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 5.0, 1.0];
+    let got = run(
+        Matrix::new(&data, 4, 2).unwrap(),
+        None,
+        &params(1, Metric::Euclidean, None),
+    )
+    .unwrap();
+    assert_eq!(got.indices, vec![1, 0, 3, 2]);
+    // Four equidistant points: ties go to the lower index.
+    let sq = [1.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0];
+    let got = run(
+        Matrix::new(&sq, 5, 2).unwrap(),
+        None,
+        &params(2, Metric::Euclidean, None),
+    )
+    .unwrap();
+    assert_eq!(&got.indices[8..10], &[0, 1]);
+}
+
+#[test]
+fn thread_count_and_blocks_do_not_change_results() {
+    let (n, d, k) = (2 * DATA_BLOCK + 37, 5, 12);
+    // Quantised values create many exact ties.
+    let data: Vec<f32> = lcg(3, n * d)
+        .iter()
+        .map(|v| (v * 4.0).round() as f32)
+        .collect();
+    let m = Matrix::new(&data, n, d).unwrap();
+    let a = run(m, None, &params(k, Metric::Euclidean, Some(1))).unwrap();
+    let b = run(m, None, &params(k, Metric::Euclidean, Some(2))).unwrap();
+    assert_eq!(a, b);
+    // A query chunk with an offset gives the same rows as the full self-join.
+    let (lo, hi) = (300, 700);
+    let q = Matrix::new(&data[lo * d..hi * d], hi - lo, d).unwrap();
+    let p = KnnParams {
+        self_offset: Some(lo),
+        ..params(k, Metric::Euclidean, None)
+    };
+    let c = run(m, Some(q), &p).unwrap();
+    assert_eq!(c.indices, a.indices[lo * k..hi * k]);
+    // Without self-exclusion each point is its own nearest neighbour (distance 0).
+    let p = KnnParams {
+        self_offset: None,
+        ..params(k, Metric::Euclidean, None)
+    };
+    let e = run(m, None, &p).unwrap();
+    assert!((0..n).all(|i| e.indices[i * k] == i as i64 || e.distances[i * k] == 0.0));
+}
+
+#[test]
+fn few_queries_split_the_data_without_changing_results() {
+    let (n, d, k) = (3 * DATA_BLOCK + 11, 4, 7);
+    let data: Vec<f64> = lcg(5, n * d).iter().map(|v| (v * 3.0).round()).collect();
+    let m = Matrix::new(&data, n, d).unwrap();
+    let q = Matrix::new(&data[..3 * d], 3, d).unwrap();
+    let p = |t| KnnParams {
+        self_offset: Some(0),
+        ..params(k, Metric::Euclidean, Some(t))
+    };
+    let one = run(m, Some(q), &p(1)).unwrap();
+    let two = run(m, Some(q), &p(2)).unwrap();
+    let four = run(m, Some(q), &p(4)).unwrap();
+    assert_eq!(one, two);
+    assert_eq!(one, four);
+    let full = run(m, None, &params(k, Metric::Euclidean, Some(2))).unwrap();
+    assert_eq!(one.indices, full.indices[..3 * k]);
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let data = [0.0, 1.0, 2.0, f64::NAN];
+    let m = Matrix::new(&data, 2, 2).unwrap();
+    assert!(run(m, None, &params(1, Metric::Euclidean, None)).is_err());
+    let data = [0.0, 1.0, 2.0, 3.0];
+    let m = Matrix::new(&data, 2, 2).unwrap();
+    assert!(run(m, None, &params(2, Metric::Euclidean, None)).is_err());
+    assert!(run(m, None, &params(0, Metric::Euclidean, None)).is_err());
+    let q = Matrix::new(&data[..3], 1, 3).unwrap();
+    let p = KnnParams {
+        self_offset: None,
+        ..params(1, Metric::Euclidean, None)
+    };
+    assert!(run(m, Some(q), &p).is_err());
+    let mon = Monitor::new();
+    mon.cancel();
+    assert_eq!(
+        knn(m, None, &params(1, Metric::Euclidean, None), &mon),
+        Err(Error::Cancelled)
+    );
+    assert!(Matrix::new(&data, 3, 2).is_err());
+}
