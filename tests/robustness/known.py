@@ -5,8 +5,4 @@ still have at least one failing case: once the library is fixed its test fails u
 is removed here (strict xfail).
 """
 
-KNOWN = {
-    "norm_truncation/huge": "F1: squared norms overflow (1e300) -> ties -> wrong rows kept",
-    "norm_truncation/tiny": "F1: squared norms underflow (1e-300) -> ties -> wrong rows kept",
-    "Whitening/fit-transform": "F2: tiny float32 data -> kernel overflows -> inf/NaN output",
-}
+KNOWN: dict = {}

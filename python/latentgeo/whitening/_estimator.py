@@ -44,6 +44,7 @@ import numpy as np
 from .._files import AtomicFile
 from .._validate import (
     as_float_matrix,
+    magnitude_exponent,
 )
 from ._stats import (
     _BLOCK_ELEMENTS,
@@ -62,6 +63,29 @@ _FORMAT = "latentgeo.Whitening"
 
 
 _FORMAT_VERSION = 1
+
+
+def _work_dtype(dt: np.dtype, *arrays: np.ndarray) -> np.dtype:
+    """float32 input is transformed in float32 unless a coefficient is far outside its range
+    (the statistics of very large or very small data): then in float64, rounded at the end."""
+    if dt != np.float32:
+        return dt
+    m = magnitude_exponent(*arrays)
+    return dt if abs(m) <= 100 else np.dtype(np.float64)
+
+
+def _fit_dtype(out: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """`out` in `dt`; ValueError when finite values do not fit it."""
+    if out.dtype == dt:
+        return out
+    with np.errstate(over="ignore"):
+        narrow = out.astype(dt)
+    if np.isinf(narrow).any() and np.isfinite(out).all():
+        raise ValueError(
+            f"the output does not fit in {dt} (largest magnitude {np.abs(out).max():.3g}); "
+            "pass float64 data"
+        )
+    return narrow
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -379,11 +403,13 @@ class Whitening:
         )
         kernel, shift = self._kernel()
         dt = X.dtype
-        kernel, shift = kernel.astype(dt), shift.astype(dt)
+        work = _work_dtype(dt, kernel, shift)
+        kernel, shift = kernel.astype(work), shift.astype(work)
         out = np.empty((X.shape[0], kernel.shape[1]), dtype=dt)
         rows = max(1, _BLOCK_ELEMENTS // X.shape[1])
         for start in range(0, X.shape[0], rows):  # bounded temporaries; centre before the GEMM
-            np.matmul(X[start : start + rows] - shift, kernel, out=out[start : start + rows])
+            block = X[start : start + rows].astype(work, copy=False) - shift
+            out[start : start + rows] = _fit_dtype(block @ kernel, dt)
         return out
 
     def fit_transform(self, X, y=None) -> np.ndarray:
@@ -413,7 +439,9 @@ class Whitening:
         Z = self._check_X(Z, "Z", k, f"produces {k} columns (n_components_)")
         back = (dec.vectors[:, :k] / _scales(dec, gamma, k)).T  # (k, d) = W^+
         dt = Z.dtype
-        return Z @ back.astype(dt) + (beta * self.mean_).astype(dt)
+        work = _work_dtype(dt, back, beta * self.mean_)
+        out = Z.astype(work, copy=False) @ back.astype(work) + (beta * self.mean_).astype(work)
+        return _fit_dtype(out, dt)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names ``whitening0 ... whitening{k-1}`` (scikit-learn convention)."""
