@@ -31,8 +31,8 @@ from support.strategies import BASE_EXAMPLES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "runner.py")
-PER_FAMILY = {"cli": 3, "unargmax": 5, "diffusion": 6}
-DEFAULT = 6
+PER_FAMILY = {"cli": 6, "unargmax": 8, "diffusion": 10}
+DEFAULT = 16
 CASE_TIMEOUT = 120 if LONG else 60
 
 _RESULTS = {}

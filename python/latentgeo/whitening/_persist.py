@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import AtomicFile
+from .._readers import npz_info, read_npz
 from ._stats import _Decomposition
 
 _FORMAT = "latentgeo.Whitening"
@@ -47,11 +48,11 @@ def save(self, path) -> Path:
 
 def load(cls, path):
     """See :meth:`Whitening.load`."""
-    loaded = np.load(os.fspath(path), allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(f"{os.fspath(path)!r} is not an .npz file written by Whitening.save")
-    with loaded as f:
-        data = {name: f[name] for name in f.files}
+    p = Path(os.fspath(path))
+    with open(p, "rb") as f:  # FileNotFoundError / IsADirectoryError name the path
+        if not f.read(4).startswith(b"PK"):
+            raise ValueError(f"{str(p)!r} is not an .npz file written by Whitening.save")
+    data = {name: read_npz(p, name) for name in npz_info(p)}  # the hardened reader
     fmt = data.get("format")
     if fmt is None or str(fmt) != _FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a latentgeo Whitening file")
