@@ -1,4 +1,4 @@
-"""Import-and-smoke test of the installed package, small inputs, answers checked against numpy/scipy.
+"""Import-and-smoke test of the installed package: small inputs, numpy/scipy references.
 
 Runs in the suite, and on its own without pytest, which is how CI runs it on a CPU without AVX
 (``qemu-x86_64 -cpu Nehalem python tests/test_smoke.py``): every SIMD kernel of the wheel (the
