@@ -105,8 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except (CLIError, ValueError, TypeError, OSError, RuntimeError) as exc:
-        message = " ".join(str(exc).split())  # always one line
+    except (CLIError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as exc:
+        message = " ".join(str(exc).split()) or "out of memory"  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
