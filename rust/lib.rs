@@ -24,5 +24,7 @@ pub mod unargmax;
 #[cfg(feature = "python")]
 mod python;
 
+#[cfg(test)]
+mod test_util;
 
 pub use error::{Error, Result};
