@@ -113,5 +113,5 @@ def test_cli_sample_with_an_absurd_n_exits_2_with_one_line():
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("latentgeo: error: cannot allocate "), lines[0]
-    assert "normal draws" in lines[0]
+    assert lines[0].startswith("latentgeo: error: out of memory: cannot allocate "), lines[0]
+    assert "bytes for 1000000000000 x 2 normal draws" in lines[0]

@@ -66,11 +66,15 @@ def check_int(value, name: str, *, low: Optional[int] = None, high: Optional[int
     return value
 
 
+#: The most threads a call may ask for (a thread pool of that size is created per call).
+MAX_THREADS = 1024
+
+
 def check_n_threads(n_threads) -> Optional[int]:
-    """None (all cores) or a positive integer."""
+    """None (all cores) or an integer in [1, MAX_THREADS]."""
     if n_threads is None:
         return None
-    return check_int(n_threads, "n_threads", low=1)
+    return check_int(n_threads, "n_threads", low=1, high=MAX_THREADS)
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -287,3 +287,18 @@ def test_norm_truncation_ties_and_center():
 def test_exported():
     assert latentgeo.sample_hubs is sample_hubs
     assert "sample_hubs" in latentgeo.__all__ and "norm_truncation" in latentgeo.__all__
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 2.0**-1070])
+def test_norm_truncation_at_any_magnitude(scale):
+    """Squared norms of huge or tiny latents neither overflow nor underflow (issue 13)."""
+    Z = np.array([[3.0, 3.0], [2.0, 2.0], [1.0, 1.0], [0.0, 0.5]]) * scale
+    assert latentgeo.norm_truncation(Z, 2).tolist() == [2, 3]
+    c = np.array([3.0, 3.0]) * scale
+    assert latentgeo.norm_truncation(Z, 1, center=c).tolist() == [0]
+
+
+def test_norm_truncation_mixed_magnitudes():
+    Z = np.array([[3e300], [1e-300], [2e-300], [0.0], [-1e308]])
+    assert latentgeo.norm_truncation(Z, 3).tolist() == [1, 2, 3]
+    assert latentgeo.norm_truncation(Z, 1, center=np.array([1e308])).tolist() == [0]

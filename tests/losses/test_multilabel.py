@@ -48,6 +48,32 @@ def brute_multiway(s, t, keep=None):
     return total
 
 
+def log1p_sum_exp(logs):
+    """log(1 + sum_k e^{logs_k}) in log space (shift by the largest, math.fsum): no overflow."""
+    v = [0.0, *logs]
+    m = max(v)
+    return m + math.log(math.fsum(math.exp(x - m) for x in v))
+
+
+def logspace_zlpr_row(s, t):
+    """brute_zlpr_row for any magnitude: log(1 + sum t e^{-s}) + log(1 + sum (1 - t) e^{s})."""
+    pos = [math.log(t_i) - s_i for s_i, t_i in zip(s, t) if t_i > 0]
+    neg = [math.log1p(-t_i) + s_i for s_i, t_i in zip(s, t) if t_i < 1]
+    return log1p_sum_exp(pos) + log1p_sum_exp(neg)
+
+
+def logspace_multiway(s, labels):
+    """brute_multiway with hard labels for any magnitude: sum_j log(1 + sum_{i: y_i = j}
+    sum_{k != j} e^{s_ik - s_ij})."""
+    m = len(s[0])
+    return math.fsum(
+        log1p_sum_exp(
+            [s[i][k] - s[i][j] for i in range(len(s)) if labels[i] == j for k in range(m) if k != j]
+        )
+        for j in range(m)
+    )
+
+
 def softmax_ce(s, y):
     s = np.asarray(s, dtype=float)
     m = s.max()
@@ -296,6 +322,13 @@ def test_gradient_multiway_with_ties_and_large_gaps():
 # Numerics: extreme logits, dtypes.
 
 
+# Resolution of each dtype on the values near 1e4 and 2e4 below: float64 resolves 4e-12 (so the
+# log 2 / log 0.5 parts are checked to 1e-9), float32 resolves 2e-3 (checked to 4e-3, 170 times
+# smaller than log 2), float16 resolves only 8-16 there (its log-2 parts are below one ulp; it is
+# checked to be the rounded reference).
+EXTREME_ATOL = {np.float16: 16.0, np.float32: 4e-3, np.float64: 1e-9}
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_extreme_logits_finite(dtype):
     s = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, -1e4, 1e4, 1e4]], dtype=dtype)
@@ -305,16 +338,57 @@ def test_extreme_logits_finite(dtype):
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(g))
     # Row 0: positive 0 at 1e4 (~0), positive 2 at 0 (log 2 with the threshold), negative 3
     # at 1e4 (1e4). Row 1: positive 0 at -1e4 (1e4) and t = 0.5 at 1e4 (1e4 + log 0.5).
-    np.testing.assert_allclose(
-        loss.astype(float), [math.log(2) + 1e4, 2e4 + math.log(0.5)], rtol=1e-3
-    )
+    # The dominant linear parts (1e4, 2e4) are subtracted in float64, so the comparison sees the
+    # log terms: a missing or extra log 2, log 0.5 or log(1 + ...) moves them by >= 0.69.
+    ref = [logspace_zlpr_row(s[r].astype(float), t[r].astype(float)) for r in range(2)]
+    assert ref == pytest.approx([1e4 + math.log(2), 2e4 + math.log(0.5)], rel=0, abs=1e-11)
+    dominant = np.array([1e4, 2e4])
+    atol = EXTREME_ATOL[dtype]
+    np.testing.assert_allclose(loss.astype(float) - dominant, ref - dominant, rtol=0, atol=atol)
+    if dtype == np.float16:
+        np.testing.assert_array_equal(loss, np.asarray(ref).astype(np.float16))
     pl, pg = multilabel_softmax_proba(s), None
     assert pl.dtype == dtype and np.all(np.isfinite(pl)) and pg is None
     lab = np.array([[0, 3]])
     mw, mg = multiway_softmax_ce(s[None], lab, return_grad=True)
     assert mw.dtype == dtype and np.isfinite(mw) and np.all(np.isfinite(mg))
-    sp = sparse_multilabel_softmax_ce(s, np.array([[0, 2], [0, -1]]))
-    assert np.isfinite(sp)
+    # classes 0 and 3 each see one competitor tied with the label (log 2 each), the others are
+    # e^{-1e4} or smaller: 2 log 2
+    mw_ref = logspace_multiway(s.astype(float), [0, 3])
+    assert mw_ref == pytest.approx(2 * math.log(2), rel=1e-15)
+    rtol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-13}[dtype]
+    np.testing.assert_allclose(float(mw), mw_ref, rtol=rtol)
+    sp = sparse_multilabel_softmax_ce(s, np.array([[0, 2], [0, -1]]), reduction="none")
+    assert np.all(np.isfinite(sp))
+    sp_ref = [
+        logspace_zlpr_row(s[0].astype(float), [1, 0, 1, 0]),
+        logspace_zlpr_row(s[1].astype(float), [1, 0, 0, 0]),
+    ]
+    # row 1 has only class 0 positive: negatives 2 and 3 both at 1e4 give 1e4 + log 2
+    assert sp_ref == pytest.approx([1e4 + math.log(2), 2e4 + math.log(2)], rel=0, abs=1e-11)
+    np.testing.assert_allclose(sp.astype(float) - dominant, sp_ref - dominant, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_large_logits_against_a_log_space_reference(seed):
+    """Logits near +-1e4 and 0 with O(1) offsets and soft targets, in float64: every log(1 + ...)
+    term is resolved (compared at 1e-9 absolute on values up to ~1e5, against math.fsum
+    log-sum-exp references; a dropped log 2 or log(1 + e^-1) would be off by >= 0.31)."""
+    rng = np.random.default_rng(seed)
+    shape = (5, 7)
+    s = rng.choice([-1e4, 0.0, 1e4], size=shape) + rng.normal(size=shape)
+    t = rng.choice([0.0, 1.0, 0.5, 0.25], size=shape)
+    loss, g = multilabel_softmax_ce(s, t, reduction="none", return_grad=True)
+    ref = np.array([logspace_zlpr_row(s[r], t[r]) for r in range(shape[0])])
+    np.testing.assert_allclose(loss, ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(multilabel_softmax_ce(s, t, reduction="sum"), ref.sum(), atol=1e-8)
+    # the gradient is finite and matches the log-space value's central differences
+    row = 0
+
+    def f(x):
+        return logspace_zlpr_row(x, t[row])
+
+    np.testing.assert_allclose(g[row], central_diff(f, s[row], h=1e-4), atol=1e-6)
 
 
 def test_float32_close_to_float64():

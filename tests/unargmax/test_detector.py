@@ -291,27 +291,52 @@ def test_verify_detects_tampering():
 
 
 @pytest.mark.parametrize(
-    "args, kwargs, exc",
+    "args, kwargs, exc, match",
     [
-        ((np.ones((1, 3)),), {}, ValueError),
-        ((np.array([[0.0, np.nan], [1.0, 1.0]]),), {}, ValueError),
-        ((np.eye(3), np.ones(2)), {}, ValueError),
-        ((np.eye(3), [0.0, np.inf, 0.0]), {}, ValueError),
-        ((np.eye(3),), {"classes": [3]}, ValueError),
-        ((np.eye(3),), {"classes": [-1]}, ValueError),
-        ((np.eye(3),), {"classes": [1, 1]}, ValueError),
-        ((np.eye(3),), {"bounds": 0}, ValueError),
-        ((np.eye(3),), {"bounds": -5.0}, ValueError),
-        ((np.eye(3),), {"tol": -1e-3}, ValueError),
-        ((np.eye(3),), {"patience": -1}, ValueError),
-        ((np.eye(3),), {"n_threads": 0}, ValueError),
-        ((np.ones(3),), {}, ValueError),
-        ((np.array([["a", "b"], ["c", "d"]]),), {}, TypeError),
-        ((np.eye(3),), {"bounds": "big"}, TypeError),
+        ((np.ones((1, 3)),), {}, ValueError, r"W needs at least 2 rows \(classes\), got 1"),
+        (
+            (np.array([[0.0, np.nan], [1.0, 1.0]]),),
+            {},
+            ValueError,
+            r"W contains NaN or infinite values \(first at row 0, column 1\)",
+        ),
+        (
+            (np.eye(3), np.ones(2)),
+            {},
+            ValueError,
+            r"b must have shape \(3,\) to match W's 3 rows, got shape \(2,\)",
+        ),
+        (
+            (np.eye(3), [0.0, np.inf, 0.0]),
+            {},
+            ValueError,
+            r"b contains NaN or infinite values \(first at 1\)",
+        ),
+        ((np.eye(3),), {"classes": [3]}, ValueError, "class 3 is out of range for W with 3 rows"),
+        ((np.eye(3),), {"classes": [-1]}, ValueError, "class -1 is out of range for W with 3 rows"),
+        ((np.eye(3),), {"classes": [1, 1]}, ValueError, "classes contains duplicates"),
+        ((np.eye(3),), {"bounds": 0}, ValueError, r"bounds must be > 0, got 0\.0"),
+        ((np.eye(3),), {"bounds": -5.0}, ValueError, r"bounds must be > 0, got -5\.0"),
+        ((np.eye(3),), {"tol": -1e-3}, ValueError, r"tol must be >= 0, got -0\.001"),
+        ((np.eye(3),), {"patience": -1}, ValueError, "patience must be at least 0, got -1"),
+        ((np.eye(3),), {"n_threads": 0}, ValueError, "n_threads must be at least 1, got 0"),
+        (
+            (np.ones(3),),
+            {},
+            ValueError,
+            r"W must be a 2-D array of shape \(V, d\), got shape \(3,\)",
+        ),
+        (
+            (np.array([["a", "b"], ["c", "d"]]),),
+            {},
+            TypeError,
+            "W must hold real numbers, got dtype <U1",
+        ),
+        ((np.eye(3),), {"bounds": "big"}, TypeError, "bounds must be a real number, got 'big'"),
     ],
 )
-def test_bad_input(args, kwargs, exc):
-    with pytest.raises(exc):
+def test_bad_input(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         unargmaxable(*args, **kwargs)
 
 

@@ -97,3 +97,18 @@ def test_failed_fit_keeps_previous_fit():
     with pytest.raises(ValueError):
         w.fit(np.full((3, 6), np.nan))
     np.testing.assert_array_equal(w.transform(X), before)
+
+
+@pytest.mark.parametrize("e", [-130, -100, 100])
+def test_float32_data_of_extreme_magnitude_is_whitened_finitely(e):
+    """Tiny or huge float32 data: the kernel would overflow float32, so the transform runs in
+    float64 and rounds the (moderate) output (issue 13)."""
+    base = np.array([[1, 0.5], [2, -1], [1.5, 3], [3, 0], [1, 1], [2.5, 2]])
+    X = np.ldexp(base, e).astype(np.float32)
+    w = Whitening(n_components=1).fit(X)
+    Z = w.transform(X)
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+    ref = Whitening(n_components=1).fit(base).transform(base)
+    np.testing.assert_allclose(Z, ref, rtol=1e-5, atol=1e-5)
+    back = w.inverse_transform(Z)
+    assert back.dtype == np.float32 and np.isfinite(back).all()

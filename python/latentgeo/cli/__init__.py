@@ -105,10 +105,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except (CLIError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as exc:
-        message = " ".join(str(exc).split()) or "out of memory"  # always one line
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    except (CLIError, ValueError, TypeError, OSError, RuntimeError) as exc:
+        return _error(str(exc))
+    except MemoryError as exc:
+        return _error(f"out of memory: {exc}" if str(exc) else "out of memory")
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        return _error(f"internal error ({type(exc).__name__}: {exc}); please report it")
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(message: str) -> int:
+    """Print `message` as the one ``latentgeo: error: ...`` line; the exit status 2."""
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2

@@ -21,6 +21,7 @@ from .._validate import (
     check_choice,
     check_int,
     check_n_threads,
+    magnitude_exponent,
 )
 from ..neighbors._knn import METRICS, _knn
 
@@ -371,7 +372,22 @@ def norm_truncation(latents, n_keep: int, *, center=None) -> np.ndarray:
             raise ValueError(f"center must have shape ({Z.shape[1]},), got {c.shape}")
         if not np.isfinite(c).all():
             raise ValueError("center contains NaN or infinite values")
-        Z = Z - c
-    sq = np.einsum("ij,ij->i", Z, Z, dtype=np.float64)
-    order = np.argsort(sq, kind="stable")
+    else:
+        c = None
+    order = np.argsort(_log2_norms(Z, c), kind="stable")
     return np.sort(order[:n_keep]).astype(np.int64)
+
+
+def _log2_norms(Z: np.ndarray, c) -> np.ndarray:
+    """log2 ||z_i - c|| for every row, at any magnitude: each row is rescaled by its own exact
+    power of two before squaring (-inf for a zero row), so no norm overflows or underflows."""
+    D = Z.astype(np.float64)
+    e0 = 0
+    if c is not None:  # rescaled first (|D| <= 1), so that the centring cannot overflow
+        e0 = magnitude_exponent(Z, c)
+        D = np.ldexp(D, -e0) - np.ldexp(c, -e0)
+    top = np.abs(D).max(axis=1)
+    e = np.frexp(top)[1]
+    D = np.ldexp(D, -e[:, None])
+    with np.errstate(divide="ignore"):
+        return e0 + e + 0.5 * np.log2(np.einsum("ij,ij->i", D, D))

@@ -268,7 +268,8 @@ def exact_accuracy(
     Every finite input gives a value in [0, 1] and a finite gradient, on every path: where A
     underflows to 0 its gradient is 0 (its limit), and scaled gaps ``Delta_j / sigma`` beyond
     1e150 (1e18 in float32; e.g. a tiny sigma) are clipped there, where A is exactly 0 or 1
-    in floating point (``-log A`` is then at least about 1e299).
+    in floating point (``-log A`` is then only a lower bound: at least about 1e299, or 1e35
+    in float32).
 
     No batch standardisation of the logits is done (the reference standardises by one scalar
     batch mean and std, which makes each example's value depend on the batch).

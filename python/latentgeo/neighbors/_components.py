@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from .._validate import (
     as_float_matrix,
     check_choice,
+    check_n_threads,
 )
 from ._gate import _as_csr, _as_sources, as_graph, connected_components
 from ._graph import _apply_weight, _check_metric, _check_weight
@@ -94,6 +95,7 @@ def handle_components(
             )
         X = as_float_matrix(X, "X")
         metric = _check_metric(metric)
+    n_threads = check_n_threads(n_threads)
     return _handle_components(graph, policy, X, metric, _check_weight(weight), n_threads)
 
 

@@ -41,10 +41,10 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .._files import AtomicFile
 from .._validate import (
     as_float_matrix,
 )
+from ._persist import load, save
 from ._stats import (
     _BLOCK_ELEMENTS,
     _block_stats,
@@ -52,16 +52,12 @@ from ._stats import (
     _check_n_components,
     _check_unit,
     _decompose,
-    _Decomposition,
+    _fit_dtype,
     _merge,
     _scales,
     _symmetrize,
+    _work_dtype,
 )
-
-_FORMAT = "latentgeo.Whitening"
-
-
-_FORMAT_VERSION = 1
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -379,11 +375,13 @@ class Whitening:
         )
         kernel, shift = self._kernel()
         dt = X.dtype
-        kernel, shift = kernel.astype(dt), shift.astype(dt)
+        work = _work_dtype(dt, kernel, shift)
+        kernel, shift = kernel.astype(work), shift.astype(work)
         out = np.empty((X.shape[0], kernel.shape[1]), dtype=dt)
         rows = max(1, _BLOCK_ELEMENTS // X.shape[1])
         for start in range(0, X.shape[0], rows):  # bounded temporaries; centre before the GEMM
-            np.matmul(X[start : start + rows] - shift, kernel, out=out[start : start + rows])
+            block = X[start : start + rows].astype(work, copy=False) - shift
+            out[start : start + rows] = _fit_dtype(block @ kernel, dt)
         return out
 
     def fit_transform(self, X, y=None) -> np.ndarray:
@@ -413,7 +411,9 @@ class Whitening:
         Z = self._check_X(Z, "Z", k, f"produces {k} columns (n_components_)")
         back = (dec.vectors[:, :k] / _scales(dec, gamma, k)).T  # (k, d) = W^+
         dt = Z.dtype
-        return Z @ back.astype(dt) + (beta * self.mean_).astype(dt)
+        work = _work_dtype(dt, back, beta * self.mean_)
+        out = Z.astype(work, copy=False) @ back.astype(work) + (beta * self.mean_).astype(work)
+        return _fit_dtype(out, dt)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names ``whitening0 ... whitening{k-1}`` (scikit-learn convention)."""
@@ -436,33 +436,7 @@ class Whitening:
         pathlib.Path
             The path written.
         """
-        self._check_fitted()
-        dec, beta, gamma, k, eps = self._decomposition()
-        kernel, _ = self._kernel()
-        path = Path(os.fspath(path))
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        arrays = {
-            "format": np.asarray(_FORMAT),
-            "format_version": np.asarray(_FORMAT_VERSION),
-            "beta": np.asarray(beta),
-            "gamma": np.asarray(gamma),
-            "n_components": np.asarray(-1 if self.n_components is None else k),
-            "eps": np.asarray(eps),
-            "n_features_in_": np.asarray(self.n_features_in_),
-            "n_samples_seen_": np.asarray(self.n_samples_seen_),
-            "mean_": self.mean_,
-            "covariance_": self.covariance_,
-            "eigenvalues_": dec.eigenvalues,
-            "regularized_eigenvalues_": dec.regularized,
-            "rank_": np.asarray(dec.rank),
-            "eigenvectors_": dec.vectors,
-            "components_": dec.vectors[:, :k].T,
-            "kernel_": kernel,
-            "bias_": self.bias_,
-        }
-        with AtomicFile(path) as out:
-            return out.commit(lambda fh: np.savez(fh, **arrays))
+        return save(self, path)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Whitening":
@@ -473,54 +447,4 @@ class Whitening:
         ValueError
             If the file is not a latentgeo Whitening file or its arrays are inconsistent.
         """
-        loaded = np.load(os.fspath(path), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError(f"{os.fspath(path)!r} is not an .npz file written by Whitening.save")
-        with loaded as f:
-            data = {name: f[name] for name in f.files}
-        fmt = data.get("format")
-        if fmt is None or str(fmt) != _FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a latentgeo Whitening file")
-        version = int(data["format_version"])
-        if version != _FORMAT_VERSION:
-            raise ValueError(
-                f"{os.fspath(path)!r} has Whitening format version {version}; this latentgeo "
-                f"reads version {_FORMAT_VERSION}"
-            )
-        try:
-            k_saved = int(data["n_components"])
-            est = cls(
-                beta=float(data["beta"]),
-                gamma=float(data["gamma"]),
-                n_components=None if k_saved == -1 else k_saved,
-                eps=float(data["eps"]),
-            )
-            d = int(data["n_features_in_"])
-            n = int(data["n_samples_seen_"])
-            mean = np.asarray(data["mean_"], dtype=np.float64)
-            cov = np.asarray(data["covariance_"], dtype=np.float64)
-            dec = _Decomposition(
-                eigenvalues=np.asarray(data["eigenvalues_"], dtype=np.float64),
-                vectors=np.asarray(data["eigenvectors_"], dtype=np.float64),
-                regularized=np.asarray(data["regularized_eigenvalues_"], dtype=np.float64),
-                rank=int(data["rank_"]),
-            )
-            kernel = np.asarray(data["kernel_"], dtype=np.float64)
-        except KeyError as exc:
-            raise ValueError(f"{os.fspath(path)!r} lacks the array {exc.args[0]!r}") from None
-        beta, gamma, k, eps = est._params(d)
-        shapes_ok = (
-            n >= 1
-            and mean.shape == (d,)
-            and cov.shape == (d, d)
-            and dec.eigenvalues.shape == (d,)
-            and dec.regularized.shape == (d,)
-            and dec.vectors.shape == (d, d)
-            and kernel.shape == (d, k)
-        )
-        if not shapes_ok:
-            raise ValueError(f"{os.fspath(path)!r} has inconsistent array shapes")
-        est._set_state(d, n, mean, cov)
-        est._cache[("dec", beta, eps)] = dec
-        est._cache[("kernel", beta, gamma, k, eps)] = (kernel, beta * mean)
-        return est
+        return load(cls, path)

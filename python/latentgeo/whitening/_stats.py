@@ -11,6 +11,7 @@ import numpy as np
 from .._validate import (
     check_int,
     check_real,
+    magnitude_exponent,
 )
 
 # Rows per block when accumulating statistics: bounds the float64 working copy to ~32 MB.
@@ -110,3 +111,26 @@ def _decompose(mean: np.ndarray, cov: np.ndarray, beta: float, eps: float) -> _D
 
 def _scales(dec: _Decomposition, gamma: float, k: int) -> np.ndarray:
     return dec.regularized[:k] ** (-0.5 * gamma)
+
+
+def _work_dtype(dt: np.dtype, *arrays: np.ndarray) -> np.dtype:
+    """float32 input is transformed in float32 unless a coefficient is far outside its range
+    (the statistics of very large or very small data): then in float64, rounded at the end."""
+    if dt != np.float32:
+        return dt
+    m = magnitude_exponent(*arrays)
+    return dt if abs(m) <= 100 else np.dtype(np.float64)
+
+
+def _fit_dtype(out: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """`out` in `dt`; ValueError when finite values do not fit it."""
+    if out.dtype == dt:
+        return out
+    with np.errstate(over="ignore"):
+        narrow = out.astype(dt)
+    if np.isinf(narrow).any() and np.isfinite(out).all():
+        raise ValueError(
+            f"the output does not fit in {dt} (largest magnitude {np.abs(out).max():.3g}); "
+            "pass float64 data"
+        )
+    return narrow
