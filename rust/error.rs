@@ -13,6 +13,9 @@ pub enum Error {
     InvalidArgument(String),
     /// Something the algorithm needed from the system failed (e.g. building a thread pool).
     Runtime(String),
+    /// A buffer sized from the input cannot be allocated (its size overflows or the system
+    /// refused the memory); the message names the input and the bytes asked for.
+    Memory(String),
     /// The job was cancelled through its [`Monitor`](crate::monitor::Monitor) (e.g. Ctrl-C).
     Cancelled,
     /// Code supplied by the caller (a model, a callback) failed; its error is kept as is.
@@ -28,6 +31,11 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
 
+    /// Shorthand for an [`Error::Memory`].
+    pub fn memory(msg: impl Into<String>) -> Self {
+        Error::Memory(msg.into())
+    }
+
     /// Wrap an error raised by caller-supplied code.
     pub fn external(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::External(Box::new(e))
@@ -37,7 +45,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidArgument(m) | Error::Runtime(m) => f.write_str(m),
+            Error::InvalidArgument(m) | Error::Runtime(m) | Error::Memory(m) => f.write_str(m),
             Error::Cancelled => f.write_str("cancelled"),
             Error::External(e) => e.fmt(f),
         }
@@ -58,7 +66,8 @@ impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Error::InvalidArgument(a), Error::InvalidArgument(b))
-            | (Error::Runtime(a), Error::Runtime(b)) => a == b,
+            | (Error::Runtime(a), Error::Runtime(b))
+            | (Error::Memory(a), Error::Memory(b)) => a == b,
             (Error::Cancelled, Error::Cancelled) => true,
             _ => false,
         }

@@ -5,7 +5,8 @@ use crate::{Error, Result};
 /// Count, for each of `n_index` points, how many rows of the `(rows x k)` neighbour table
 /// `indices` (row-major) contain it. Entries equal to -1 mark missing neighbours and are skipped.
 pub fn k_occurrence(indices: &[i64], n_index: usize) -> Result<Vec<i64>> {
-    let mut counts = vec![0i64; n_index];
+    let what = format!("the k-occurrence counts of n_index = {n_index} points");
+    let mut counts: Vec<i64> = crate::buffers::zeros(n_index, &what)?;
     for (pos, &j) in indices.iter().enumerate() {
         if j == -1 {
             continue;

@@ -47,6 +47,7 @@ from .neighbors import (
     knn,
     knn_graph,
 )
+from .pipeline import GeodesicTransformer, HubnessReduction, KNNTransformer
 from .unargmax import UnargmaxReport, list_tensors, load_weights, unargmaxable
 from .whitening import Whitening, WhiteningGrid, whitening_grid
 
@@ -95,4 +96,7 @@ __all__ = [
     "WhiteningGrid",
     "whitening_grid",
     "losses",
+    "KNNTransformer",
+    "HubnessReduction",
+    "GeodesicTransformer",
 ]

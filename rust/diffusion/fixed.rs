@@ -125,6 +125,7 @@ pub fn sample_fixed(
     if d == 0 || x.len() % d != 0 {
         return Err(Error::invalid("x must be a non-empty n x d array"));
     }
+    super::rng::check_indices(options.first_index, x.len() / d)?;
     crate::real::check_finite(x, "x")?;
     let mut nodes: Vec<(f64, Coefs)> = grid.iter().map(|&t| (t, schedule.at(t))).collect();
     if to_data {

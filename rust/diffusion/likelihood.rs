@@ -7,6 +7,7 @@ use super::model::{At, Evaluator, Model};
 use super::rng::{Noise, Stream};
 use super::runge_kutta::{rk_fixed, tableau, RkMethod};
 use super::schedule::{Coefs, Schedule};
+use crate::buffers;
 use crate::monitor::Monitor;
 use crate::{Error, Result};
 
@@ -190,6 +191,7 @@ pub fn likelihood_delta(
         return Err(Error::invalid("likelihood times must increase strictly"));
     }
     let n = x.len() / d;
+    super::rng::check_indices(first_index, n)?;
     let mut probes = Vec::new();
     if let Divergence::Hutchinson {
         probes: p,
@@ -200,7 +202,8 @@ pub fn likelihood_delta(
             return Err(Error::invalid("probes must be at least 1"));
         }
         let noise = Noise::new(seed);
-        probes = vec![0.0; n * p * d];
+        let what = format!("{p} probe vectors for each of {n} points of dimension {d}");
+        probes = buffers::zeros(buffers::product(&[n, p, d], &what)?, &what)?;
         for (r, row) in probes.chunks_mut(p * d).enumerate() {
             let idx = first_index + r as u64;
             if gaussian {
@@ -212,7 +215,8 @@ pub fn likelihood_delta(
     }
     let acc = div.accumulators();
     let w = d + acc;
-    let mut y = vec![0.0; n * w];
+    let what = format!("the augmented states of {n} points ({w} values each)");
+    let mut y: Vec<f64> = buffers::zeros(buffers::product(&[n, w], &what)?, &what)?;
     for (row, xr) in y.chunks_mut(w).zip(x.chunks(d)) {
         row[..d].copy_from_slice(xr);
     }
@@ -243,8 +247,8 @@ pub fn likelihood_delta(
             None,
         ),
     };
-    let mut delta = Vec::with_capacity(n * acc);
-    let mut x_end = Vec::with_capacity(n * d);
+    let mut delta = buffers::with_capacity(n * acc, "the log-likelihood changes")?;
+    let mut x_end = buffers::with_capacity(x.len(), "the final states")?;
     for row in y.chunks(w) {
         x_end.extend_from_slice(&row[..d]);
         delta.extend_from_slice(&row[d..]);

@@ -25,6 +25,16 @@ pub fn philox4x32_10(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
     ctr
 }
 
+/// Check that the sample indices `first_index .. first_index + n` all exist (below 2^64).
+pub fn check_indices(first_index: u64, n: usize) -> crate::Result<()> {
+    match first_index.checked_add(n as u64) {
+        Some(_) => Ok(()),
+        None => Err(crate::Error::invalid(format!(
+            "first_index + the number of samples must be below 2**64, got {first_index} + {n}"
+        ))),
+    }
+}
+
 /// What a block of random numbers is for; each purpose has its own stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {

@@ -1,6 +1,7 @@
 //! The `k` nearest nodes by geodesic distance, Dijkstra stopped early.
 
 use super::*;
+use crate::buffers;
 
 /// Marks a missing neighbour in [`geodesic_neighbors`] output (fewer than `k` nodes reachable).
 pub const NO_NEIGHBOR: i64 = -1;
@@ -38,12 +39,11 @@ pub fn geodesic_neighbors<I: CsrIndex>(
     monitor: &Monitor,
 ) -> Result<GeodesicNeighbors> {
     let rows = sources.len();
-    let len = rows
-        .checked_mul(k)
-        .ok_or_else(|| Error::invalid("the output size overflows"))?;
+    let what = format!("the k = {k} geodesic neighbours of {rows} sources");
+    let len = buffers::product(&[rows, k], &what)?;
     validate_neighbors(graph, sources, k)?;
-    let mut indices = vec![0i64; len];
-    let mut distances = vec![0.0f64; len];
+    let mut indices: Vec<i64> = buffers::zeros(len, &what)?;
+    let mut distances: Vec<f64> = buffers::zeros(len, &what)?;
     geodesic_neighbors_into(
         graph,
         sources,

@@ -1,6 +1,7 @@
 //! Full distance rows (and predecessors) from each source.
 
 use super::*;
+use crate::buffers;
 
 /// Predecessor of a source or of an unreached node (scipy's sentinel).
 pub const NO_PREDECESSOR: i64 = -9999;
@@ -32,13 +33,15 @@ pub fn shortest_paths<I: CsrIndex>(
     monitor: &Monitor,
 ) -> Result<ShortestPaths> {
     let (rows, n) = (sources.len(), graph.n());
-    let len = rows
-        .checked_mul(n)
-        .ok_or_else(|| Error::invalid("the output size overflows"))?;
+    let what = format!("the distances of {rows} sources to {n} nodes");
+    let len = buffers::product(&[rows, n], &what)?;
     // Validate before allocating an output that may be large.
     validate(graph, sources, limit)?;
-    let mut distances = vec![0.0f64; len];
-    let mut predecessors = want_predecessors.then(|| vec![0i64; len]);
+    let mut distances: Vec<f64> = buffers::zeros(len, &what)?;
+    let mut predecessors = match want_predecessors {
+        true => Some(buffers::zeros::<i64>(len, "the predecessors")?),
+        false => None,
+    };
     shortest_paths_into(
         graph,
         sources,

@@ -17,14 +17,23 @@ const LOG_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 const TAIL: f64 = -8.0;
 const CF_TERMS: usize = 16;
 const NEWTON_STEPS: usize = 12;
+/// `a_j` is clipped to `[-A_MAX, A_MAX]`: beyond it `Phi(a_j + t)` is exactly 0 or 1 in f64
+/// (A is then exactly 0, or unaffected), and squares of sums of such values stay finite, where
+/// `Delta / sigma` itself may overflow to infinity (logits of 1, sigma = 1e-310).
+const A_MAX: f64 = 1e150;
 
-/// `phi(x) / Phi(-x)` for `x >= 8`: `x + 1/(x + 2/(x + 3/(x + ...)))`, 16 terms.
-fn mills_cf(x: f64) -> f64 {
+/// The remainder `1/(x + 2/(x + 3/(x + ...)))` (16 terms) of the continued fraction below.
+fn mills_frac(x: f64) -> f64 {
     let mut frac = 0.0;
     for k in (1..=CF_TERMS).rev() {
         frac = k as f64 / (x + frac);
     }
-    x + frac
+    frac
+}
+
+/// `phi(x) / Phi(-x)` for `x >= 8`: `x + 1/(x + 2/(x + 3/(x + ...)))`, 16 terms.
+fn mills_cf(x: f64) -> f64 {
+    x + mills_frac(x)
 }
 
 /// `(q, r)` with `log Phi(z) = r - q`: `q = z^2 / 2` below -8 (else 0), `r` of moderate size.
@@ -47,6 +56,22 @@ fn split_log_ndtr(z: f64) -> (f64, f64) {
 /// The inverse Mills ratio `phi(z) / Phi(z)` from `split_log_ndtr(z)`.
 fn inv_mills(z: f64, (q, r): (f64, f64)) -> f64 {
     ((q - 0.5 * z * z) - LOG_SQRT_2PI - r).exp()
+}
+
+/// `lambda(z)` and `-lambda'(z) = lambda(z) (z + lambda(z))`, which lies in (0, 1), for the
+/// Newton steps. Below -8 both come from the continued fraction, where `z + lambda(z)` is its
+/// remainder: forming it as a difference would cancel completely far in the tail (at z = -1e9
+/// it is 1e-9 next to 1e9), and a rounding error of either sign there once made the curvature
+/// positive and the Laplace width NaN.
+fn inv_mills_curv(z: f64) -> (f64, f64) {
+    let (lam, rest) = if z < TAIL {
+        let frac = mills_frac(-z);
+        (-z + frac, frac)
+    } else {
+        let lam = inv_mills(z, split_log_ndtr(z));
+        (lam, z + lam)
+    };
+    (lam, (lam * rest).clamp(0.0, 1.0))
 }
 
 /// Options of [`exact_rows`].
@@ -123,7 +148,7 @@ fn exact_row(f: &[f64], y: usize, opt: &ExactOptions<'_>, grad: Option<&mut [f64
         .iter()
         .map(|&fj| {
             let delta = f[y] - fj;
-            opt.margin.map_or(delta, |m| delta.min(m)) / sigma
+            (opt.margin.map_or(delta, |m| delta.min(m)) / sigma).clamp(-A_MAX, A_MAX)
         })
         .collect();
     let others = || (0..c).filter(move |&j| j != y);
@@ -142,10 +167,9 @@ fn exact_row(f: &[f64], y: usize, opt: &ExactOptions<'_>, grad: Option<&mut [f64
     for step in 0..=NEWTON_STEPS {
         let (mut g1, mut curv) = (-t, -1.0);
         for j in others() {
-            let z = a[j] + t;
-            let lam = inv_mills(z, split_log_ndtr(z));
+            let (lam, dlam) = inv_mills_curv(a[j] + t);
             g1 += lam;
-            curv -= lam * (z + lam);
+            curv -= dlam;
         }
         g2 = curv;
         if step == NEWTON_STEPS || settled {
@@ -277,5 +301,117 @@ mod tests {
         }
         let e = exact_rows(&[0.0, 1.0], 2, &[2], &opt, &mut [0.0], &mut []);
         assert!(e.is_err());
+    }
+
+    /// log Phi(x) without this module: `0.5 erfc(-x / sqrt 2)` above -30, below it the
+    /// asymptotic series `phi(x) / -x * (1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8)` (error < 1e-13).
+    fn log_phi_reference(x: f64) -> f64 {
+        if x > -30.0 {
+            return (0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)).ln();
+        }
+        let y = 1.0 / (x * x);
+        let series = 1.0 - y * (1.0 - y * (3.0 - y * (15.0 - 105.0 * y)));
+        -0.5 * x * x - LOG_SQRT_2PI - (-x).ln() + series.ln()
+    }
+
+    /// `integral phi(u) prod_j Phi(a_j + u) du` by composite Simpson on [-40, 40], step 1/256.
+    fn simpson(a: &[f64]) -> f64 {
+        let (lo, n) = (-40.0, 80 * 256);
+        let h = 80.0 / n as f64;
+        let f = |u: f64| {
+            let mut log = -0.5 * u * u - LOG_SQRT_2PI;
+            for &aj in a {
+                log += log_phi_reference(aj + u);
+            }
+            log.exp()
+        };
+        let mut sum = f(lo) + f(lo + n as f64 * h);
+        for i in 1..n {
+            sum += if i % 2 == 1 { 4.0 } else { 2.0 } * f(lo + i as f64 * h);
+        }
+        sum * h / 3.0
+    }
+
+    fn run(f: &[f64], y: i64, sigma: f64, x: &[f64], lw: &[f64]) -> (f64, Vec<f64>) {
+        let opt = ExactOptions {
+            sigma,
+            margin: None,
+            nodes: x,
+            log_weights: lw,
+        };
+        let (mut la, mut g) = ([0.0], vec![0.0; f.len()]);
+        exact_rows(f, f.len(), &[y], &opt, &mut la, &mut g).unwrap();
+        (la[0], g)
+    }
+
+    #[test]
+    fn agrees_with_plain_simpson_integration() {
+        let (x, lw) = hermite(32);
+        for (seed, c) in [(1u64, 3usize), (2, 5), (3, 8), (4, 20)] {
+            let f: Vec<f64> = crate::test_util::lcg(seed, c)
+                .iter()
+                .map(|v| 3.0 * v)
+                .collect();
+            for y in [0, c - 1] {
+                let (la, g) = run(&f, y as i64, 0.8, &x, &lw);
+                let a: Vec<f64> = (0..c)
+                    .filter(|&j| j != y)
+                    .map(|j| (f[y] - f[j]) / 0.8)
+                    .collect();
+                let want = simpson(&a);
+                assert!(
+                    (la.exp() - want).abs() <= 1e-7 * want.max(1e-3),
+                    "{c} {y}: {la} {want}"
+                );
+                assert!(
+                    g.iter().sum::<f64>().abs() < 1e-12 * g.iter().map(|v| v.abs()).sum::<f64>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_gaps_and_tiny_sigma_stay_finite_and_match_the_closed_form() {
+        let (x, lw) = hermite(32);
+        // C = 2: log A = log Phi(Delta / (sigma sqrt 2)), far beyond where Phi underflows.
+        for (gap, sigma) in [
+            (-1.0, 1e-9),
+            (-3.0, 1e-6),
+            (-1e6, 1.0),
+            (-5e-300, 1e-300),
+            (-1e-294, 1e-300),
+            (2.0, 1e-9),
+        ] {
+            let (la, g) = run(&[gap, 0.0], 0, sigma, &x, &lw);
+            let want = log_phi_reference(gap / (sigma * std::f64::consts::SQRT_2));
+            let tol = 1e-12 * want.abs().max(1e-3);
+            assert!((la - want).abs() <= tol, "{gap} {sigma}: {la} {want}");
+            assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        }
+        // Delta / sigma overflows: a is clipped at 1e150, where A is exactly 0 (or 1).
+        let (la, _) = run(&[-1.0, 0.0], 0, 1e-310, &x, &lw);
+        assert!(la.is_finite() && la < -1e299, "{la}");
+        let (la, g) = run(&[1.0, 0.0], 0, 1e-310, &x, &lw);
+        assert!(la == 0.0 && g == [0.0, 0.0], "{la} {g:?}");
+        // Logits [0, 1, 2], label 0, sigma = 1e-9 once gave a NaN Laplace width, log A = 0 and a
+        // NaN gradient. The label is worse by 1e9 and 2e9 sigma; the integrand peaks at u = 1e9,
+        // where Phi(a_1 + u) = 1/2, so log A is the two-class value of the best class, -1e18,
+        // up to O(1) (below the rounding of 1e18).
+        let (la, g) = run(&[0.0, 1.0, 2.0], 0, 1e-9, &x, &lw);
+        let two_class = log_phi_reference(-2e9 / std::f64::consts::SQRT_2);
+        assert!(
+            (la - two_class).abs() <= 1e-12 * two_class.abs(),
+            "{la} {two_class}"
+        );
+        assert!(
+            g.iter().all(|v| v.is_finite()) && g[0] > 0.0 && g[1] < 0.0 && g[2] < 0.0,
+            "{g:?}"
+        );
+        // The best label at tiny sigma: log A = 0 to rounding, gradient 0.
+        let (la, g) = run(&[2.0, 1.0, 0.0], 0, 1e-9, &x, &lw);
+        assert!(
+            la <= 0.0 && la > -1e-14 && g.iter().all(|v| v.is_finite()),
+            "{la} {g:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use crate::buffers;
 use crate::matrix::Matrix;
 use crate::monitor::Monitor;
 use crate::parallel::with_threads;
@@ -113,9 +114,15 @@ fn search<T: Real>(
         n,
         d,
     };
-    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(search.pool())).collect();
-    let mut indices = vec![0i64; m * k];
-    let mut distances = vec![T::ZERO; m * k];
+    let what = format!("the k = {k} neighbours of {m} query rows");
+    let len = buffers::product(&[m, k], &what)?;
+    let mut indices: Vec<i64> = buffers::zeros(len, &what)?;
+    let mut distances = buffers::filled(len, T::ZERO, &what)?;
+    // The m selection heaps are allocated one by one: check first that they fit together.
+    let pool = search.pool();
+    let cand = format!("the {pool} candidates kept for each of {m} query rows");
+    buffers::ensure::<(f64, usize)>(buffers::product(&[m, pool], &cand)?, &cand)?;
+    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(pool)).collect();
     if query.is_none() {
         search.self_join(&mut heaps, monitor)?;
     } else {

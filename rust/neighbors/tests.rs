@@ -1,19 +1,8 @@
 use super::*;
+use crate::test_util::lcg;
 
 fn run<T: Real>(m: Matrix<'_, T>, q: Option<Matrix<'_, T>>, p: &KnnParams) -> Result<Neighbors<T>> {
     knn(m, q, p, &Monitor::new())
-}
-
-fn lcg(seed: u64, len: usize) -> Vec<f64> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 fn brute(

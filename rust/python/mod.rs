@@ -3,7 +3,7 @@
 //! progress, panics). This file registers the functions and maps [`crate::Error`] to Python
 //! exceptions. No algorithm lives here.
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 mod convert;
@@ -17,13 +17,15 @@ mod unargmax;
 
 use crate::Error;
 
-/// Invalid input -> ValueError, cancellation -> KeyboardInterrupt, a failure of caller code
-/// (a model, a callback) -> its own Python exception, anything else -> RuntimeError.
+/// Invalid input -> ValueError, a buffer that cannot be allocated -> MemoryError, cancellation
+/// -> KeyboardInterrupt, a failure of caller code (a model, a callback) -> its own Python
+/// exception, anything else -> RuntimeError.
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
             Error::InvalidArgument(m) => PyValueError::new_err(m),
             Error::Runtime(m) => PyRuntimeError::new_err(m),
+            Error::Memory(m) => PyMemoryError::new_err(m),
             Error::Cancelled => PyKeyboardInterrupt::new_err("cancelled"),
             Error::External(e) => match e.downcast::<PyErr>() {
                 Ok(py_err) => *py_err,

@@ -311,18 +311,7 @@ fn invert(basis: &[usize], coords: &[Vec<f64>], r: usize) -> Option<Vec<f64>> {
 mod tests {
     use super::*;
     use crate::matrix::Matrix;
-
-    fn lcg(seed: u64, len: usize) -> Vec<f64> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_util::lcg;
 
     /// d = 1 with a bias and equal weights that hit zero together.
     #[test]

@@ -412,3 +412,140 @@ fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
         mu: sol.z[..m_j].to_vec(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+    use crate::test_util::{certificate_residuals, lcg, winning_margin, SQUARE_AND_CENTRE as SQ};
+    use crate::unargmax::DEFAULT_TOL;
+
+    fn run(w: &[f64], d: usize, b: Option<&[f64]>, bounds: Option<f64>, k: usize) -> LpOutcome {
+        let p = Problem::new(
+            Matrix::new(w, w.len() / d, d).unwrap(),
+            b,
+            bounds,
+            DEFAULT_TOL,
+        );
+        decide(&p, k, &vec![0.0; d])
+    }
+
+    /// The LP's witness wins by its reported margin, checked independently (and lies in the box).
+    fn assert_witness(w: &[f64], d: usize, b: Option<&[f64]>, bounds: Option<f64>, k: usize) {
+        let LpOutcome::Witness(x, e) = run(w, d, b, bounds, k) else {
+            panic!("class {k}: no witness");
+        };
+        let m = winning_margin(w, d, b, k, &x);
+        assert!(m > 0.0, "class {k}: margin {m} at {x:?}");
+        assert!((m - e.margin).abs() <= 1e-12 * m.abs().max(1.0));
+        if let Some(r) = bounds {
+            assert!(x.iter().all(|v| v.abs() <= r), "{x:?} outside the box");
+        }
+    }
+
+    /// The certificate reproduces row k from the others with weights >= 0 summing to one, and
+    /// the bias condition holds (the box-free test).
+    fn assert_certificate(w: &[f64], d: usize, b: Option<&[f64]>, k: usize) -> Vec<usize> {
+        let LpOutcome::Certificate(idx, lam) = run(w, d, b, None, k) else {
+            panic!("class {k}: no certificate");
+        };
+        assert!(
+            !idx.contains(&k) && idx.windows(2).all(|p| p[0] < p[1]),
+            "{idx:?}"
+        );
+        // Supports above d + 2 are shrunk by Caratheodory (`compact`).
+        assert!(idx.len() <= d + 2, "support {idx:?} larger than d + 2");
+        let (res, bias, sum, min) = certificate_residuals(w, d, b, k, &idx, &lam);
+        // Within the certificate tolerance (1e-9, relative to rows of norm ~1).
+        assert!(
+            res <= 1e-9 && sum <= 1e-12 && min > 0.0,
+            "{res} {sum} {min}"
+        );
+        assert!(bias >= -1e-9, "bias condition {bias}");
+        idx
+    }
+
+    #[test]
+    fn square_centre_is_certified_and_corners_get_witnesses() {
+        for k in 0..4 {
+            assert_witness(&SQ, 2, None, None, k);
+        }
+        assert_certificate(&SQ, 2, None, 4);
+        // A positive bias lets the centre win at the origin (box-free and in a box); a negative
+        // one keeps it unargmaxable, and the certificate carries the bias condition.
+        let up = [0.0, 0.0, 0.0, 0.0, 0.5];
+        assert_witness(&SQ, 2, Some(&up), None, 4);
+        assert_witness(&SQ, 2, Some(&up), Some(0.1), 4);
+        let down = [0.0, 0.0, 0.0, 0.0, -0.5];
+        assert_certificate(&SQ, 2, Some(&down), 4);
+        // With a box the corners still win (at the box's corners).
+        for k in 0..4 {
+            assert_witness(&SQ, 2, Some(&up), Some(1.0), k);
+        }
+    }
+
+    #[test]
+    fn duplicates_two_classes_and_one_dimension() {
+        // A copy of row k (strict wins are impossible): the certificate is the copy itself.
+        let w = [1.0, 0.5, 1.0, 0.5, -1.0, 0.0];
+        assert_eq!(assert_certificate(&w, 2, None, 0), vec![1]);
+        assert_eq!(assert_certificate(&w, 2, None, 1), vec![0]);
+        assert_witness(&w, 2, None, None, 2);
+        // V = 2.
+        let w = [1.0, 0.0, 2.0, 0.0];
+        assert_witness(&w, 2, None, None, 0);
+        assert_witness(&w, 2, None, None, 1);
+        // d = 1: 1 = (2/3) 2 + (1/3) (-1) is unargmaxable, the extremes win.
+        let w = [1.0, 2.0, -1.0];
+        assert_eq!(assert_certificate(&w, 1, None, 0), vec![1, 2]);
+        assert_witness(&w, 1, None, None, 1);
+        assert_witness(&w, 1, None, None, 2);
+    }
+
+    #[test]
+    fn random_heads_with_planted_interior_rows() {
+        // 60 random rows in d = 4 plus 8 convex mixtures of them: every mixture is certified,
+        // and every class that gets a witness really wins there.
+        let (v, d) = (60, 4);
+        let mut w = lcg(21, v * d);
+        let mix = lcg(22, 8 * 3);
+        for m in 0..8 {
+            let lam: Vec<f64> = mix[3 * m..3 * m + 3]
+                .iter()
+                .map(|x| x.abs() + 0.1)
+                .collect();
+            let total: f64 = lam.iter().sum();
+            let rows = [m, m + 10, m + 20];
+            let row: Vec<f64> = (0..d)
+                .map(|i| {
+                    rows.iter()
+                        .zip(&lam)
+                        .map(|(&j, l)| l / total * w[j * d + i])
+                        .sum()
+                })
+                .collect();
+            w.extend(row);
+        }
+        let b = lcg(23, v + 8)
+            .iter()
+            .map(|x| 0.01 * x)
+            .collect::<Vec<f64>>();
+        for k in v..v + 8 {
+            // Without a bias a convex mixture of other rows is always unargmaxable.
+            assert_certificate(&w, d, None, k);
+        }
+        for k in (0..v).step_by(7) {
+            match run(&w, d, Some(&b), None, k) {
+                LpOutcome::Witness(x, _) => {
+                    assert!(winning_margin(&w, d, Some(&b), k, &x) > 0.0, "class {k}")
+                }
+                LpOutcome::Certificate(idx, lam) => {
+                    let (res, bias, sum, min) =
+                        certificate_residuals(&w, d, Some(&b), k, &idx, &lam);
+                    assert!(res <= 1e-9 && sum <= 1e-12 && min > 0.0 && bias >= -1e-9);
+                }
+                LpOutcome::Undecided => panic!("class {k} undecided"),
+            }
+        }
+    }
+}

@@ -91,3 +91,98 @@ pub(crate) fn reflect<T: Real>(
         last: x,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+    use crate::test_util::{winning_margin, SQUARE_AND_CENTRE as SQ};
+    use crate::unargmax::DEFAULT_TOL;
+
+    fn run(
+        w: &[f64],
+        d: usize,
+        b: Option<&[f64]>,
+        k: usize,
+        x0: &[f64],
+        patience: usize,
+    ) -> Reflected {
+        let p = Problem::new(
+            Matrix::new(w, w.len() / d, d).unwrap(),
+            b,
+            None,
+            DEFAULT_TOL,
+        );
+        reflect(&p, k, x0.to_vec(), patience)
+    }
+
+    /// A witness found by the heuristic really makes its class win (checked independently).
+    fn assert_wins(w: &[f64], d: usize, b: Option<&[f64]>, k: usize, r: &Reflected) {
+        let (x, e) = r.witness.as_ref().expect("no witness");
+        let m = winning_margin(w, d, b, k, x);
+        assert!(m > 0.0, "class {k}: margin {m} at {x:?}");
+        assert!(
+            (m - e.margin).abs() <= 1e-12 * m.abs().max(1.0),
+            "{m} vs {}",
+            e.margin
+        );
+        assert_eq!(&r.last, x);
+    }
+
+    #[test]
+    fn a_corner_is_reached_from_the_opposite_corner() {
+        // From (-1, -1) the opposite corner wins; one reflection across z_0 = z_3 gives (1, 1).
+        let r = run(&SQ, 2, None, 0, &[-1.0, -1.0], 100);
+        assert_wins(&SQ, 2, None, 0, &r);
+        assert_eq!(r.witness.unwrap().0, vec![1.0, 1.0]);
+        for k in 0..4 {
+            let r = run(&SQ, 2, None, k, &[0.3, -0.7], 100);
+            assert_wins(&SQ, 2, None, k, &r);
+        }
+    }
+
+    #[test]
+    fn the_centre_is_never_proven_and_patience_bounds_the_walk() {
+        for patience in [0, 1, 5, 100] {
+            let r = run(&SQ, 2, None, 4, &[0.2, 0.1], patience);
+            assert!(r.witness.is_none());
+            assert!(r.last.iter().all(|v| v.is_finite()));
+        }
+        // Patience 0: only the start is tried, and a winning start is returned as it is.
+        let r = run(&SQ, 2, None, 1, &[2.0, -3.0], 0);
+        assert_wins(&SQ, 2, None, 1, &r);
+        assert!(run(&SQ, 2, None, 1, &[-2.0, 3.0], 0).witness.is_none());
+    }
+
+    #[test]
+    fn a_bias_makes_the_centre_win_at_the_origin() {
+        let b = [0.0, 0.0, 0.0, 0.0, 1.0];
+        let r = run(&SQ, 2, Some(&b), 4, &[0.0, 0.0], 100);
+        assert_wins(&SQ, 2, Some(&b), 4, &r);
+        // From (2, 0) corners 0 and then 1 win; two reflections lead back to the origin.
+        let r = run(&SQ, 2, Some(&b), 4, &[2.0, 0.0], 100);
+        assert_wins(&SQ, 2, Some(&b), 4, &r);
+        assert_eq!(r.last, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn duplicate_rows_two_classes_and_one_dimension() {
+        // A copy of w_k: z_k = z_j everywhere, the reflection has no hyperplane and stops.
+        let w = [1.0, 0.5, 1.0, 0.5, -1.0, 0.0];
+        let r = run(&w, 2, None, 0, &[1.0, 1.0], 100);
+        assert!(r.witness.is_none());
+        // V = 2: every distinct row wins on its side.
+        let w = [1.0, 2.0, -3.0, 0.5];
+        for k in 0..2 {
+            let r = run(&w, 2, None, k, &[0.0, 0.0], 100);
+            assert!(r.witness.is_none(), "a tie at the origin is no witness");
+            let r = run(&w, 2, None, k, &[1.0, -1.0], 100);
+            assert_wins(&w, 2, None, k, &r);
+        }
+        // d = 1: the largest and the smallest weights win, the one in between never does.
+        let w = [1.0, 2.0, -1.0];
+        assert_wins(&w, 1, None, 1, &run(&w, 1, None, 1, &[-1.0], 100));
+        assert_wins(&w, 1, None, 2, &run(&w, 1, None, 2, &[1.0], 100));
+        assert!(run(&w, 1, None, 0, &[1.0], 100).witness.is_none());
+    }
+}

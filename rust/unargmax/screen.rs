@@ -384,3 +384,125 @@ fn outcome<T: Real>(
         start_alpha,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+    use crate::test_util::{lcg, winning_margin, SQUARE_AND_CENTRE as SQ};
+    use crate::unargmax::DEFAULT_TOL;
+
+    fn problem<'a>(
+        w: &'a [f64],
+        d: usize,
+        b: Option<&'a [f64]>,
+        bounds: Option<f64>,
+    ) -> Problem<'a, f64> {
+        Problem::new(
+            Matrix::new(w, w.len() / d, d).unwrap(),
+            b,
+            bounds,
+            DEFAULT_TOL,
+        )
+    }
+
+    /// Every screen witness `alpha w_k` wins, by at least the claimed lower bound (checked
+    /// independently); returns which classes got one.
+    fn check_screen(w: &[f64], d: usize, b: Option<&[f64]>, bounds: Option<f64>) -> Vec<bool> {
+        let p = problem(w, d, b, bounds);
+        let classes: Vec<usize> = (0..p.v()).collect();
+        let out = screen(&p, &classes, &Monitor::new()).unwrap();
+        out.iter()
+            .enumerate()
+            .map(|(k, o)| {
+                assert!(o.start_alpha > 0.0 && o.start_alpha.is_finite());
+                let Some((alpha, lb)) = o.witness else {
+                    return false;
+                };
+                let x: Vec<f64> = w[k * d..(k + 1) * d].iter().map(|v| alpha * v).collect();
+                let m = winning_margin(w, d, b, k, &x);
+                assert!(
+                    lb > 0.0 && m >= lb,
+                    "class {k}: margin {m} below the bound {lb}"
+                );
+                if let Some(r) = bounds {
+                    assert!(x.iter().all(|v| v.abs() <= r));
+                }
+                true
+            })
+            .collect()
+    }
+
+    #[test]
+    fn square_corners_pass_and_the_centre_does_not() {
+        assert_eq!(
+            check_screen(&SQ, 2, None, None),
+            [true, true, true, true, false]
+        );
+        // Biases the direction w_k must overcome: alpha grows past (b_j - b_k) / (G_kk - G_kj).
+        let b = [-3.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(
+            check_screen(&SQ, 2, Some(&b), None),
+            [true, true, true, true, false]
+        );
+        // A box too small for that alpha: corner 0 is left to the later stages.
+        assert!(!check_screen(&SQ, 2, Some(&b), Some(0.5))[0]);
+        assert_eq!(n_tiles(5, 5), 1);
+        assert_eq!(n_tiles(257, 2049), 4);
+        assert_eq!(n_tiles_whitened(0, 10), 0);
+    }
+
+    #[test]
+    fn duplicates_two_classes_and_one_dimension() {
+        // Copies can never be separated; the third row passes.
+        let w = [1.0, 0.5, 1.0, 0.5, -1.0, 0.0];
+        assert_eq!(check_screen(&w, 2, None, None), [false, false, true]);
+        // V = 2 with rows of different norms: w_0 . w_0 = 1 < w_0 . w_1 = 2, so alpha w_0 fails
+        // for row 0 although it is argmaxable; row 1 passes.
+        let w = [1.0, 0.0, 2.0, 0.0];
+        assert_eq!(check_screen(&w, 2, None, None), [false, true]);
+        // d = 1: only the row of largest norm on each side can pass.
+        let w = [1.0, 2.0, -1.0, -0.5];
+        assert_eq!(check_screen(&w, 1, None, None), [false, true, true, false]);
+    }
+
+    #[test]
+    fn whitened_witnesses_win_and_never_for_interior_rows() {
+        // Gaussian-like rows of unequal scales plus convex mixtures (unargmaxable).
+        let (v, d) = (80, 5);
+        let mut w: Vec<f64> = lcg(31, v * d)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + (i % d) as f64))
+            .collect();
+        for m in 0..6 {
+            let row: Vec<f64> = (0..d)
+                .map(|i| 0.5 * (w[m * d + i] + w[(m + 40) * d + i]))
+                .collect();
+            w.extend(row);
+        }
+        let b: Vec<f64> = lcg(32, v + 6).iter().map(|x| 0.1 * x).collect();
+        for bias in [None, Some(b.as_slice())] {
+            let passed = check_screen(&w, d, bias, None);
+            let p = problem(&w, d, bias, None);
+            let open: Vec<usize> = (0..v + 6).filter(|&k| !passed[k]).collect();
+            let found = whitened(&p, &open, &Monitor::new()).unwrap();
+            assert_eq!(found.len(), open.len());
+            for (&k, f) in open.iter().zip(&found) {
+                if let Some((x, e)) = f {
+                    let m = winning_margin(&w, d, bias, k, x);
+                    assert!(m > 0.0 && e.ok, "class {k}: margin {m}");
+                    assert!((m - e.margin).abs() <= 1e-12 * m.abs().max(1.0));
+                }
+            }
+            if bias.is_none() {
+                // The midpoints are unargmaxable: neither pass may claim them.
+                assert!((v..v + 6).all(|k| !passed[k]));
+                assert!(open.iter().zip(&found).all(|(&k, f)| k < v || f.is_none()));
+            }
+        }
+        assert!(whitened(&problem(&SQ, 2, None, None), &[], &Monitor::new())
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -1,16 +1,5 @@
 use super::*;
-
-fn lcg(seed: u64, len: usize) -> Vec<f64> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+use crate::test_util::lcg;
 
 fn decide(w: &[f64], d: usize, b: Option<&[f64]>, params: &UnargParams) -> UnargReport {
     let m = Matrix::new(w, w.len() / d, d).unwrap();

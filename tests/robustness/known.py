@@ -5,7 +5,4 @@ still have at least one failing case: once the library is fixed its test fails u
 is removed here (strict xfail).
 """
 
-KNOWN = {
-    "exact_accuracy/valid": "F3: sigma = 1e-9 with small logit gaps -> NaN gradient / NaN loss",
-    "exact_accuracy/huge": "F4: float32 logits near 1e38 -> gaps overflow -> NaN loss",
-}
+KNOWN = {}

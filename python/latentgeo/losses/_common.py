@@ -33,6 +33,7 @@ __all__ = [
     "split_log_ndtr",
     "inv_mills",
     "inv_mills_split",
+    "inv_mills_curv",
     "stop_gradient",
     "errstate",
 ]
@@ -354,13 +355,18 @@ _TAIL = -8.0
 _CF_TERMS = 16
 
 
-def _mills_cf(xp, x):
-    """phi(x) / Phi(-x) = 1 / R(x) for x >= 8: ``x + 1/(x + 2/(x + 3/(x + ...)))``, 16 terms
-    (relative error below 1e-15 for x >= 8)."""
+def _mills_frac(xp, x):
+    """The remainder ``1/(x + 2/(x + 3/(x + ...)))`` (16 terms) of :func:`_mills_cf`."""
     frac = xp.zeros_like(x)
     for k in range(_CF_TERMS, 0, -1):
         frac = k / (x + frac)
-    return x + frac
+    return frac
+
+
+def _mills_cf(xp, x):
+    """phi(x) / Phi(-x) = 1 / R(x) for x >= 8: ``x + 1/(x + 2/(x + 3/(x + ...)))``, 16 terms
+    (relative error below 1e-15 for x >= 8)."""
+    return x + _mills_frac(xp, x)
 
 
 def _tail_or_body(xp, z, tail, body):
@@ -447,6 +453,24 @@ def inv_mills(xp, z):
         lambda x: _mills_cf(xp, x),
         lambda zc: xp.exp(-0.5 * zc * zc - _LOG_SQRT_2PI - _lib_log_ndtr(xp, zc)),
     )
+
+
+def inv_mills_curv(xp, z):
+    """``lambda(z)`` and ``-lambda'(z) = lambda(z) (z + lambda(z))`` (in (0, 1), clamped there).
+
+    Below -8 ``z + lambda(z)`` is the continued fraction's remainder itself: as a difference it
+    would cancel completely far in the tail (1e-9 next to 1e9 at z = -1e9), which once made the
+    Newton curvature of EXACT wrong (and, with a rounding error of the other sign, positive).
+    """
+    lam = inv_mills(xp, z)
+    rest = _tail_or_body(
+        xp,
+        z,
+        lambda x: _mills_frac(xp, x),
+        lambda zc: zc + xp.exp(-0.5 * zc * zc - _LOG_SQRT_2PI - _lib_log_ndtr(xp, zc)),
+    )
+    zero = xp.zeros_like(z)
+    return lam, xp.minimum(xp.maximum(lam * rest, zero), zero + 1.0)
 
 
 def stop_gradient(xp, x):

@@ -39,6 +39,9 @@ NOISES = ("gumbel", "gaussian")
 
 _NEWTON_STEPS = 12
 _MAX_NODES = 100
+# a_j is clipped to [-_A_MAX, _A_MAX] (as in the Rust kernel): beyond it Phi(a_j + t) is exactly
+# 0 or 1 in float64 and sums of squares stay finite, where Delta / sigma itself may overflow.
+_A_MAX = 1e150
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,9 +56,13 @@ def _deltas(xp, s, labels, margin, sigma):
     is_label = C.one_hot(xp, labels, s.shape[-1], s)
     f_y = C.pick(xp, s, is_label)
     delta = f_y - s
-    if margin is None:
-        return delta / sigma, ~is_label, None
-    return xp.minimum(delta, xp.full_like(delta, margin)) / sigma, ~is_label, delta <= margin
+    if margin is not None:
+        clipped = delta <= margin
+        delta = xp.minimum(delta, xp.full_like(delta, margin))
+    a = delta / sigma
+    bound = _A_MAX if a.dtype == xp.float64 else 1e18  # float32: squares stay below 3e38
+    a = xp.minimum(xp.maximum(a, xp.full_like(a, -bound)), xp.full_like(a, bound))
+    return a, ~is_label, (None if margin is None else clipped)
 
 
 def _mode(xp, a, others):
@@ -74,8 +81,9 @@ def _mode(xp, a, others):
     t = xp.maximum(xp.max(xp.cumulative_sum(b, axis=-1) / k, axis=-1), zero[..., 0])
     for step in range(_NEWTON_STEPS + 1):
         z = a + t[..., None]
-        lam = xp.where(others, C.inv_mills(xp, z), zero)
-        g2 = -1.0 - xp.sum(lam * (z + lam), axis=-1)  # in [-C, -1]
+        lam, dlam = C.inv_mills_curv(xp, z)
+        lam = xp.where(others, lam, zero)
+        g2 = -1.0 - xp.sum(xp.where(others, dlam, zero), axis=-1)  # in [-C, -1]
         if step == _NEWTON_STEPS:
             break
         g1 = xp.sum(lam, axis=-1) - t
@@ -153,6 +161,13 @@ def _exact_log_xp(xp, s, labels, sigma, margin, n_nodes, want_grad):
     total = xp.sum(d_delta, axis=-1, keepdims=True)
     grad = xp.where(is_label, total, -d_delta)
     return log_a, grad
+
+
+def _scaled(xp, acc, dlog):
+    """``acc * d log A`` (the gradient of A), 0 where A underflowed to 0: its limit, where
+    ``d log A`` may itself have overflowed (a tiny sigma) and the product would be NaN."""
+    g = acc[..., None] * dlog
+    return xp.where(acc[..., None] == 0, xp.zeros_like(g), g)
 
 
 def _check_exact(logits, labels, sigma, margin, n_nodes):
@@ -250,6 +265,12 @@ def exact_accuracy(
     libraries use a pure array-API ``log Phi`` with relative error below 1.2e-7. Cost
     O(n_nodes * size(logits)) time and memory.
 
+    Every finite input gives a value in [0, 1] and a finite gradient, on every path: where A
+    underflows to 0 its gradient is 0 (its limit), and scaled gaps ``Delta_j / sigma`` beyond
+    1e150 (1e18 in float32; e.g. a tiny sigma) are clipped there, where A is exactly 0 or 1
+    in floating point (``-log A`` is then only a lower bound: at least about 1e299, or 1e35
+    in float32).
+
     No batch standardisation of the logits is done (the reference standardises by one scalar
     batch mean and std, which makes each example's value depend on the batch).
 
@@ -267,7 +288,7 @@ def exact_accuracy(
     with C.errstate():
         log_a, dlog = _exact_log(xp, s, lab, sigma, margin, n_nodes, return_grad)
         acc = xp.exp(log_a)
-        grad = acc[..., None] * dlog if return_grad else None
+        grad = _scaled(xp, acc, dlog) if return_grad else None
     return C.output(xp, acc, grad, out_dtype, reduction, return_grad)
 
 
@@ -310,7 +331,7 @@ def exact_loss(
             loss, grad = -log_a, (-dlog if return_grad else None)
         else:
             loss = -xp.expm1(log_a) + 0.0  # + 0.0: no -0.0 where A = 1
-            grad = -xp.exp(log_a)[..., None] * dlog if return_grad else None
+            grad = -_scaled(xp, xp.exp(log_a), dlog) if return_grad else None
     return C.output(xp, loss, grad, out_dtype, reduction, return_grad)
 
 

@@ -1,6 +1,7 @@
 //! Evaluating a batch of points: request checks, chunking over threads, output buffers.
 
 use super::*;
+use crate::buffers::zeros;
 
 /// A copy of `GaussianMixture::chunk_generic` compiled with extra target features.
 macro_rules! chunk_with_features {
@@ -100,10 +101,11 @@ impl GaussianMixture {
         let single = self.check_request(x, levels, request)?;
         let d = self.d;
         let b = x.len() / d;
-        let mut lp = vec![0.0; if request.log_prob { b } else { 0 }];
-        let mut sc = vec![0.0; if request.score { b * d } else { 0 }];
-        let mut dn = vec![0.0; if request.denoise { b * d } else { 0 }];
-        let mut dv = vec![0.0; if request.divergence.is_some() { b } else { 0 }];
+        let buf = |on: bool, len: usize, what: &str| zeros::<f64>(if on { len } else { 0 }, what);
+        let mut lp = buf(request.log_prob, b, "the log densities")?;
+        let mut sc = buf(request.score, x.len(), "the scores")?;
+        let mut dn = buf(request.denoise, x.len(), "the denoised points")?;
+        let mut dv = buf(request.divergence.is_some(), b, "the divergences")?;
         let out = Outputs {
             log_prob: &mut lp,
             score: &mut sc,

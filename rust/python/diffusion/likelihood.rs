@@ -72,7 +72,7 @@ pub fn diffusion_likelihood<'py>(
         f32: call_f32,
         int_t: false,
     };
-    let mut arg = model_arg(model, spec)?;
+    let mut arg = model_arg(model, spec, d)?;
     let (data, method) = (xm.data, method.0);
     let run = |m: &mut dyn Model, mon: &Monitor| {
         let (s, f) = (seed, first_index);

@@ -17,8 +17,9 @@ pub use sample::diffusion_sample;
 
 use super::convert::{array2, matrix, slice1, Wrap};
 use super::monitor::guarded;
+use crate::buffers;
 use crate::diffusion::model::fill_rows;
-use crate::diffusion::rng::{Noise, Stream};
+use crate::diffusion::rng::{check_indices, Noise, Stream};
 use crate::diffusion::schedule::{Schedule, ScheduleKind};
 
 /// A noise process as the tuple `(kind, params, table)` (`table` = `[alpha_bar, 1 - alpha_bar]`
@@ -58,7 +59,7 @@ pub fn diffusion_schedule_at<'py>(
     let py = t.py();
     let sched = process.schedule()?;
     let t = slice1(&t, "t")?;
-    let mut out = Vec::with_capacity(t.len() * 4);
+    let mut out = buffers::with_capacity(t.len().saturating_mul(4), "the schedule table")?;
     for &ti in t {
         sched.check_time(ti)?;
         let c = sched.at(ti);
@@ -81,7 +82,10 @@ pub fn diffusion_normals(
     d: usize,
 ) -> PyResult<Bound<'_, PyArray2<f64>>> {
     let noise = Noise::new(seed);
-    let mut out = vec![0.0; n * d];
+    check_indices(first_index, n)?;
+    let what = format!("{n} x {d} normal draws");
+    let len = buffers::product(&[n, d], &what)?;
+    let mut out: Vec<f64> = buffers::zeros(len, &what)?;
     guarded("diffusion_normals", || {
         py.detach(|| {
             fill_rows(&mut out, d, |i, row| {

@@ -169,9 +169,21 @@ pub struct CallSpec {
     pub int_t: bool,
 }
 
-/// The analytic mixture `model`, or the callable `model` called as `spec` says.
-pub fn model_arg<'py>(model: &Bound<'py, PyAny>, spec: CallSpec) -> PyResult<ModelArg<'py>> {
+/// The analytic mixture `model`, or the callable `model` called as `spec` says; `cols` is the
+/// number of columns of the states, which one sample of `spec.shape` must fill exactly.
+pub fn model_arg<'py>(
+    model: &Bound<'py, PyAny>,
+    spec: CallSpec,
+    cols: usize,
+) -> PyResult<ModelArg<'py>> {
     let py = model.py();
+    let size = crate::buffers::product(&spec.shape, "one sample of sample_shape")?;
+    if size != cols {
+        return Err(PyValueError::new_err(format!(
+            "sample_shape {:?} holds {size} values but the states have {cols} columns",
+            spec.shape
+        )));
+    }
     if let Ok(g) = model.cast::<GaussianMixtureCore>() {
         return Ok(ModelArg::Gmm(g.borrow()));
     }

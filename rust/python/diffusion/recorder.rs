@@ -74,6 +74,14 @@ impl Recorder {
         x: &[f64],
     ) -> crate::Result<bool> {
         if self.save_every > 0 && step % self.save_every == 0 {
+            if self.saved.try_reserve(x.len()).is_err() {
+                let bytes = (self.saved.len() as u128 + x.len() as u128) * 8;
+                return Err(Error::memory(format!(
+                    "cannot allocate {bytes} bytes for the trajectory saved with save_every = {} \
+                     (save less often)",
+                    self.save_every
+                )));
+            }
             self.saved.extend_from_slice(x);
             self.saved_t.push(t1);
         }

@@ -4,7 +4,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use numpy::ndarray::Array1;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -98,7 +100,7 @@ pub fn diffusion_sample<'py>(
         callback,
         progress: None,
     };
-    let mut arg = model_arg(model, spec)?;
+    let mut arg = model_arg(model, spec, x.shape()[1])?;
     let run = Run {
         sched: &sched,
         grid,
