@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[2] / "python" / "latentgeo"
+import latentgeo
+
+# The imported package (the installed wheel in CI), read as source text: never python/ by path.
+PKG = Path(latentgeo.__file__).resolve().parent
 MAX_LINES = 550
 
 

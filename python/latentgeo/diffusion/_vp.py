@@ -223,7 +223,8 @@ class VPCosine(NoiseProcess):
         return math.pi * np.tan(self._theta(t)) / (1.0 + self.cosine_s)
 
     def _s(self, t):
-        return np.cos(self._theta(t)) / math.cos(self._theta0)
+        # The same cos for both (numpy's may differ from libm's by an ulp), so s(0) is exactly 1.
+        return np.cos(self._theta(t)) / np.cos(self._theta0)
 
     def _var_num(self, t):
         th, th0 = self._theta(t), self._theta0
