@@ -16,7 +16,7 @@ from .._validate import as_float_matrix
 from ..neighbors._gate import _check_structure
 from ..whitening import NotFittedError
 
-__all__ = ["Estimator", "NotFittedError", "as_vectors", "as_graph_input"]
+__all__ = ["Estimator", "NotFittedError", "as_vectors", "as_graph_input", "square_graph_input"]
 
 
 class Estimator:
@@ -256,3 +256,14 @@ def rows_csr(idx: np.ndarray, dist: np.ndarray, n_index: int) -> sp.csr_matrix:
     indptr = np.zeros(idx.shape[0] + 1, dtype=np.int64)
     np.cumsum(keep.sum(axis=1), out=indptr[1:])
     return sp.csr_matrix((dist[keep], idx[keep], indptr), shape=(idx.shape[0], n_index))
+
+
+def square_graph_input(G) -> sp.csr_matrix:
+    """:func:`as_graph_input` of the graph a step is fitted on: the fitted points among
+    themselves, so square."""
+    g = as_graph_input(G)
+    if g.shape[1] != g.shape[0]:
+        raise ValueError(
+            f"fit needs the square graph of the fitted points among themselves; got shape {g.shape}"
+        )
+    return g

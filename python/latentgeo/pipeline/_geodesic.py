@@ -8,7 +8,14 @@ import scipy.sparse as sp
 from .._validate import check_int, check_n_threads
 from ..geodesics._dijkstra import geodesic, geodesic_neighbors
 from ..neighbors._gate import _symmetrise
-from ._base import Estimator, as_graph_input, rows_csr, same_graph, self_first_csr
+from ._base import (
+    Estimator,
+    as_graph_input,
+    rows_csr,
+    same_graph,
+    self_first_csr,
+    square_graph_input,
+)
 
 
 class GeodesicTransformer(Estimator):
@@ -86,13 +93,8 @@ class GeodesicTransformer(Estimator):
         self
         """
         k, _, _ = self._checked_params()
-        G = as_graph_input(X)
+        G = square_graph_input(X)
         n = G.shape[0]
-        if G.shape[1] != n:
-            raise ValueError(
-                f"fit needs the square graph of the fitted points among themselves; got shape "
-                f"{G.shape}"
-            )
         if k is not None and k >= n:
             raise ValueError(
                 f"n_neighbors={k} must be below n_samples={n}, the number of fitted points"

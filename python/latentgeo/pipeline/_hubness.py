@@ -7,7 +7,15 @@ import numpy as np
 from .._validate import check_choice, check_int
 from ..hubs._reduction import REDUCTIONS, reduce_hubness
 from ..neighbors._knn import as_knn
-from ._base import Estimator, as_graph_input, as_vectors, row_sorted, rows_csr, same_graph
+from ._base import (
+    Estimator,
+    as_graph_input,
+    as_vectors,
+    row_sorted,
+    rows_csr,
+    same_graph,
+    square_graph_input,
+)
 
 _SIGNED = ("csls", "dissim")  # methods whose values can be negative
 
@@ -112,13 +120,8 @@ class HubnessReduction(Estimator):
         self
         """
         method, params, k = self._checked_params()
-        G = as_graph_input(X)
+        G = square_graph_input(X)
         n = G.shape[0]
-        if G.shape[1] != n:
-            raise ValueError(
-                f"fit needs the square graph of the fitted points among themselves; got shape "
-                f"{G.shape}"
-            )
         if n < 2:
             raise ValueError(f"n_samples={n}: hubness reduction needs at least 2 points")
         V = self._vectors(method, vectors, n, "fit")
