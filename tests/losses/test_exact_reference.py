@@ -247,13 +247,17 @@ def test_genz_orthant_probability(c, sigma, seed):
         a = (f[y] - np.delete(f, y)) / sigma
         k = len(a)
         cov = np.eye(k) + np.ones((k, k))
-        dist = stats.multivariate_normal(
-            mean=-a, cov=cov, abseps=1e-6, releps=0, maxpts=200_000 * k, seed=0
-        )
-        genz = float(dist.cdf(np.zeros(k)))
+        tol = {"abseps": 1e-6, "releps": 0, "maxpts": 200_000 * k}
+        try:  # scipy >= 1.10 takes the tolerances (and the seed) at construction
+            genz = float(stats.multivariate_normal(mean=-a, cov=cov, seed=0, **tol).cdf(0 * a))
+            err = 1e-6
+        except TypeError:  # older scipy: at the call, and its Fortran Genz (measured 1.3e-6 off
+            np.random.seed(0)  # at C = 16 with scipy 1.8) reports a statistical error only
+            genz = float(stats.multivariate_normal.cdf(0 * a, mean=-a, cov=cov, **tol))
+            err = 3e-6
         got = float(exact_accuracy(f, np.array(y), sigma))
-        assert got == pytest.approx(genz, rel=0, abs=1e-6 + DOC_A_ERR)
-        assert genz == pytest.approx(quad_exact(f, y, sigma), rel=0, abs=1e-6)
+        assert got == pytest.approx(genz, rel=0, abs=err + DOC_A_ERR)
+        assert genz == pytest.approx(quad_exact(f, y, sigma), rel=0, abs=err)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -160,10 +160,13 @@ def reduce_ref(res, args, kwargs, case, dense, directed=False):
 
 @check
 def nbrs_ref(res, args, kwargs, case, dense, k):
+    import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
     idx, dist = res
-    ref = dijkstra(np.asarray(dense, np.float64), directed=False)
+    # The graph itself when it is sparse (scipy reads it as we do); `dense` otherwise.
+    graph = args[0] if sp.issparse(args[0]) else np.asarray(dense, np.float64)
+    ref = dijkstra(graph, directed=False)
     n = len(ref)
     idx, dist = np.asarray(idx), np.asarray(dist)
     if idx.shape != (n, k):

@@ -18,6 +18,7 @@ from .._validate import (
     check_choice,
     check_int,
     check_n_threads,
+    magnitude_exponent,
 )
 from ..neighbors._knn import KNNResult, _is_knn_like, as_knn, knn
 
@@ -317,9 +318,8 @@ def _mp_empiric(d: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 def _local_scaling(d: np.ndarray, idx: np.ndarray, ls_k: int) -> np.ndarray:
     sigma = d[:, ls_k - 1]
-    scale = sigma[:, None] * sigma[idx]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = d**2 / scale
+    with np.errstate(divide="ignore", invalid="ignore"):  # two O(1) ratios: no under/overflow
+        q = (d / sigma[:, None]) * (d / sigma[idx])
     q[d == 0] = 0.0  # also where the scale is 0: identical points stay at 0
     return -np.expm1(-q)
 
@@ -327,7 +327,7 @@ def _local_scaling(d: np.ndarray, idx: np.ndarray, ls_k: int) -> np.ndarray:
 def _nicdm(d: np.ndarray, idx: np.ndarray, nicdm_k: int) -> np.ndarray:
     mu = d[:, :nicdm_k].mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = d / np.sqrt(mu[:, None] * mu[idx])
+        out = d / np.sqrt(mu)[:, None] / np.sqrt(mu[idx])  # no product to under/overflow
     out[d == 0] = 0.0
     return out
 
@@ -339,7 +339,9 @@ def _csls(d: np.ndarray, idx: np.ndarray, csls_k: int) -> np.ndarray:
 
 def _dissim_vectors(X: np.ndarray, metric: str) -> np.ndarray:
     V = X.astype(np.float64)
-    if metric == "cosine":
+    if metric == "cosine":  # each row first rescaled exactly, so its norm cannot overflow
+        top = np.abs(V).max(axis=1, keepdims=True)
+        V = np.ldexp(V, -np.frexp(top)[1])
         norms = np.linalg.norm(V, axis=1, keepdims=True)
         V = V / np.where(norms > 0, norms, 1.0)
     elif metric == "inner_product":
@@ -348,6 +350,20 @@ def _dissim_vectors(X: np.ndarray, metric: str) -> np.ndarray:
 
 
 def _dissim(V: np.ndarray, idx: np.ndarray, dissim_k: int) -> np.ndarray:
+    e = magnitude_exponent(V)  # work on V 2**-e (exact), so no square overflows or underflows
+    out = _dissim_scaled(np.ldexp(V, -e) if e else V, idx, dissim_k)
+    if e:
+        with np.errstate(over="ignore"):
+            out = np.ldexp(out, 2 * e)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"the DisSimLocal dissimilarities of these vectors (magnitude about 2**{e}) "
+                "overflow float64; rescale the data"
+            )
+    return out
+
+
+def _dissim_scaled(V: np.ndarray, idx: np.ndarray, dissim_k: int) -> np.ndarray:
     n, c = idx.shape
     dim = V.shape[1]
     to_centroid = np.empty(n)
