@@ -127,3 +127,9 @@ def magnitude_exponent(*arrays) -> int:
         if a is not None and a.size:
             m = max(m, float(a.max()), -float(a.min()))
     return math.frexp(m)[1] if m > 0 else 0
+
+
+def row_exponents(X: np.ndarray) -> np.ndarray:
+    """Per row of `X`, the e of :func:`magnitude_exponent` (``max |x_i| * 2**-e_i`` in [0.5, 1),
+    0 for a zero row): ``np.ldexp(X, -e[:, None])`` rescales every row exactly."""
+    return np.frexp(np.maximum(X.max(axis=1), -X.min(axis=1)))[1]

@@ -19,6 +19,7 @@ from .._validate import (
     check_int,
     check_n_threads,
     magnitude_exponent,
+    row_exponents,
 )
 from ..neighbors._knn import KNNResult, _is_knn_like, as_knn, knn
 
@@ -340,8 +341,7 @@ def _csls(d: np.ndarray, idx: np.ndarray, csls_k: int) -> np.ndarray:
 def _dissim_vectors(X: np.ndarray, metric: str) -> np.ndarray:
     V = X.astype(np.float64)
     if metric == "cosine":  # each row first rescaled exactly, so its norm cannot overflow
-        top = np.abs(V).max(axis=1, keepdims=True)
-        V = np.ldexp(V, -np.frexp(top)[1])
+        V = np.ldexp(V, -row_exponents(V)[:, None])
         norms = np.linalg.norm(V, axis=1, keepdims=True)
         V = V / np.where(norms > 0, norms, 1.0)
     elif metric == "inner_product":

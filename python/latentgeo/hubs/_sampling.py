@@ -22,6 +22,7 @@ from .._validate import (
     check_int,
     check_n_threads,
     magnitude_exponent,
+    row_exponents,
 )
 from ..neighbors._knn import METRICS, _knn
 
@@ -386,8 +387,7 @@ def _log2_norms(Z: np.ndarray, c) -> np.ndarray:
     if c is not None:  # rescaled first (|D| <= 1), so that the centring cannot overflow
         e0 = magnitude_exponent(Z, c)
         D = np.ldexp(D, -e0) - np.ldexp(c, -e0)
-    top = np.abs(D).max(axis=1)
-    e = np.frexp(top)[1]
+    e = row_exponents(D)
     D = np.ldexp(D, -e[:, None])
     with np.errstate(divide="ignore"):
         return e0 + e + 0.5 * np.log2(np.einsum("ij,ij->i", D, D))

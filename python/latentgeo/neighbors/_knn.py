@@ -17,6 +17,7 @@ from .._validate import (
     check_n_threads,
     float_dtype,
     magnitude_exponent,
+    row_exponents,
 )
 from ._gate import _check_structure
 
@@ -211,9 +212,7 @@ def _rescale(X, Q) -> int:
 def _rescale_rows(X: np.ndarray) -> np.ndarray:
     """`X` with every row whose largest magnitude is outside 2**+-SAFE rescaled by a power of two
     to [0.5, 1) (exact; `X` itself when no row needs it)."""
-    top = np.maximum(X.max(axis=1), -X.min(axis=1))
-    e = np.frexp(top)[1]
-    e[top == 0] = 0
+    e = row_exponents(X)
     e[np.abs(e) <= _SAFE_EXPONENT[X.dtype]] = 0
     if not e.any():
         return X
