@@ -154,6 +154,35 @@ def test_read_vocab(tmp_path):
         read_vocab(bad)
 
 
+def run_next_step(section, X, b=None):
+    """Execute a section's suggested call as written (X is the data, W the same as a head)."""
+    ns = {"np": np, "latentgeo": latentgeo, "X": X, "X_train": X, "W": X, "b": b}
+    exec(section.next_step, ns)
+
+
+def test_every_next_step_runs(gaussian, head):
+    X = np.random.default_rng(6).standard_normal((80, 5))
+    X[3] = X[2]
+    cases = [
+        (latentgeo.audit(gaussian[:300]), gaussian[:300]),
+        (latentgeo.audit(X), X),
+        (latentgeo.audit(X + 50.0, sections=["array", "hubness"]), X + 50.0),
+        (latentgeo.audit(subspace(), sections=["whitening"]), subspace()),
+        (latentgeo.audit(np.vstack([X, X + 100.0]), sections=["geodesic"]),
+         np.vstack([X, X + 100.0])),
+        (latentgeo.audit(head, sections=["unargmaxable"]), head),
+    ]  # fmt: skip
+    seen = set()
+    for report, data in cases:
+        for sec in report.sections:
+            assert "latentgeo." in sec.next_step, sec.name
+            run_next_step(sec, data)
+            seen.add((sec.name, sec.level))
+    assert {name for name, _ in seen} == {"array", "hubness", "whitening", "geodesic",
+                                          "unargmaxable"}  # fmt: skip
+    assert len(seen) >= 9, seen
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -139,6 +139,7 @@ def array_section(ctx: Context) -> AuditSection:
         next_step = "keep = np.unique(X, axis=0, return_index=True)[1]; X = X[np.sort(keep)]"
         if zero_rows:
             next_step += "; X = X[np.linalg.norm(X, axis=1) > 0]"
+        next_step += "; report = latentgeo.audit(X)  # again, without them"
     return AuditSection(
         name="array",
         title="The array",
@@ -451,7 +452,10 @@ def geodesic_section(ctx: Context) -> AuditSection:
             f"The neighbourhood graph splits into {n_comp} disconnected pieces: distances along "
             "the data are undefined between them (use a larger k or join the pieces)."
         )
-        step = f"latentgeo.geodesic(latentgeo.knn_graph(X, {k}), sources, policy='connect', X=X)"
+        step = (
+            f"D = latentgeo.geodesic(latentgeo.knn_graph(X, {k}), sources=[0, 1], "
+            "policy='connect', X=X)"
+        )
     elif level == "ok":
         verdict = "The data is one connected, nearly flat cloud: straight-line distances are fine."
         step = f"latentgeo.knn(X, {k}, metric={metric!r})"

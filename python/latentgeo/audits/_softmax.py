@@ -148,7 +148,10 @@ def softmax_section(ctx: Context) -> AuditSection:
     elif und.size:
         level = "warning"
         verdict = f"No class was proven unreachable, but {und.size} remain undecided."
-        step = "latentgeo.unargmaxable(W, b, patience=...)  # give the LP more time"
+        step = (
+            "latentgeo.unargmaxable(W, b, patience=10 * latentgeo.unargmax.DEFAULT_PATIENCE)"
+            "  # more LP rounds"
+        )
     else:
         level = "ok"
         verdict = f"Every one of the {V} classes can be the top prediction for some input."
