@@ -39,13 +39,19 @@ CSS = """
 .lg-audit .next b{display:block;font-size:.8em;color:var(--muted);text-transform:uppercase}
 .lg-audit code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;
  overflow-wrap:anywhere}
-.lg-audit figure.plot{margin:12px 0}
+.lg-audit figure.plot{margin:14px auto;max-width:760px}
 .lg-audit figure.plot svg{width:100%;height:auto;display:block}
 .lg-audit figcaption{color:var(--muted);font-size:.85em;text-align:center}
-.lg-audit table.values{font-size:.85em;margin:8px 0}
-.lg-audit table.values th{text-align:left;font-weight:500;color:var(--muted);padding:2px 12px 2px 0;
- white-space:nowrap;vertical-align:top;width:1%}
-.lg-audit table.values td{padding:2px 0;overflow-wrap:anywhere}
+.lg-audit .values{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));
+ gap:0 28px;font-size:.85em;margin:10px 0}
+.lg-audit .kv{display:flex;justify-content:space-between;gap:12px;padding:1px 0;
+ border-bottom:1px dotted #e1e4e8}
+.lg-audit .kv.wide{grid-column:1/-1;justify-content:flex-start}
+.lg-audit .kv .k{color:var(--muted);white-space:nowrap}
+.lg-audit .kv .v{font-variant-numeric:tabular-nums;text-align:right;overflow-wrap:anywhere}
+.lg-audit .kv.wide .v{text-align:left}
+.lg-audit .about{margin:0 0 8px;color:#3d444d}
+.lg-audit .overall{margin:0 0 14px;font-size:1.05em}
 .lg-audit .small{font-size:.85em;color:var(--muted);margin:6px 0}
 .lg-audit .refs{font-size:.85em;color:var(--muted)}
 @media print{
@@ -91,6 +97,8 @@ def _section_html(s, plots: bool) -> str:
     lv = escape(s.level)
     out = [f'<section class="sec lv-{lv}" id="sec-{escape(s.name)}">']
     out.append(f'<h2>{escape(s.title)} <span class="badge">{lv}</span></h2>')
+    if s.about:
+        out.append(f'<p class="about">{escape(s.about)}</p>')
     if s.verdict:
         out.append(f'<p class="verdict">{escape(s.verdict)}</p>')
     if s.findings:
@@ -106,10 +114,13 @@ def _section_html(s, plots: bool) -> str:
                        f"<figcaption>{escape(caption)}</figcaption></figure>")  # fmt: skip
     values = {k: v for k, v in d.items() if k not in _HEAD and k != "data"}
     if values:
-        out.append('<table class="values">')
-        out += [f"<tr><th>{_key_html(k, v)}</th><td>{_value_html(v)}</td></tr>"
-                for k, v in values.items()]  # fmt: skip
-        out.append("</table>")
+        out.append('<div class="values">')
+        for k, v in values.items():
+            text = _value_html(v)
+            wide = " wide" if len(text) > 34 else ""
+            out.append(f'<div class="kv{wide}"><span class="k">{_key_html(k, v)}</span>'
+                       f'<span class="v">{text}</span></div>')  # fmt: skip
+        out.append("</div>")
     if s.thresholds:
         out.append(f'<p class="small"><b>Thresholds:</b> {escape(s.thresholds)}.</p>')
     if s.sources:
@@ -121,7 +132,24 @@ def _section_html(s, plots: bool) -> str:
     return "\n".join(out)
 
 
-_HEAD = ("level", "verdict", "findings", "thresholds", "sources", "next_step", "notes")
+_HEAD = ("level", "verdict", "about", "findings", "thresholds", "sources", "next_step", "notes")
+
+
+def _overall(report) -> str:
+    """One line: the worst level, the count per level, and the section to read first."""
+    judged = [s for s in report.sections if s.level in ("ok", "warning", "problem")]
+    counts = {lv: sum(s.level == lv for s in judged) for lv in ("problem", "warning", "ok")}
+    said = ", ".join(f"{n} {lv}{'s' if n != 1 and lv != 'ok' else ''}"
+                     for lv, n in counts.items() if n)  # fmt: skip
+    lv = escape(report.level)
+    first = next((s for s in judged if s.level == report.level and s.level != "ok"), None)
+    start = (
+        f' Start with <a href="#sec-{escape(first.name)}">{escape(first.title)}</a>.'
+        if first is not None
+        else " Nothing needs fixing."
+    )
+    return (f'<p class="overall lv-{lv}">Overall <span class="badge">{lv}</span> '
+            f"{escape(said or 'no judged sections')}.{start}</p>")  # fmt: skip
 
 
 def render_html(report, plots: bool = True, fragment: bool = False) -> str:
@@ -138,6 +166,7 @@ def render_html(report, plots: bool = True, fragment: bool = False) -> str:
         body.append(f"<style>{CSS}</style>")
     body.append(f"<h1>{escape(report.title)}</h1>")
     body.append(f'<p class="meta">{escape(meta)} · latentgeo {escape(__version__)}</p>')
+    body.append(_overall(report))
     if not plots:
         hint = escape(INSTALL_HINT)
         body.append(f'<p class="small">Plots need matplotlib: <code>{hint}</code></p>')

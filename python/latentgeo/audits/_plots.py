@@ -37,10 +37,10 @@ def require_matplotlib() -> None:
         )
 
 
-def _figure(ncols: int = 1):
+def _figure(ncols: int = 1, height: float = FIGSIZE[1]):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    fig = Figure(figsize=(FIGSIZE[0], height), layout="constrained")
     axes = fig.subplots(1, ncols)
     for ax in np.atleast_1d(axes):
         ax.spines[["top", "right"]].set_visible(False)
@@ -112,7 +112,7 @@ def _hubness(s: Any) -> List[Tuple[str, object]]:
     out = [(f"k-occurrence distribution (k = {k}); dotted: the mean, dashed: the hub cut.", fig)]
     after = {r: v for r, v in s.data["skewness_after"].items() if v is not None}
     if len(after) > 1:
-        fig, ax = _figure()
+        fig, ax = _figure(height=0.45 * len(after) + 0.9)
         names = list(after)
         vals = [after[r] for r in names]
         labels = {"none": "as is", "mp": "mutual proximity", "ls": "local scaling",

@@ -29,6 +29,8 @@ class AuditSection:
         ``"info"`` for a section without a judgement.
     verdict : str
         One line in plain words ("" for a section without a judgement).
+    about : str
+        What the section looks at and why it matters, for a reader new to it.
     findings : tuple of str
         The observations the verdict rests on, one sentence each.
     thresholds : str
@@ -49,6 +51,7 @@ class AuditSection:
     title: str
     level: str = "info"
     verdict: str = ""
+    about: str = ""
     findings: Tuple[str, ...] = ()
     thresholds: str = ""
     sources: Tuple[str, ...] = ()
@@ -64,6 +67,7 @@ class AuditSection:
             head = {
                 "level": self.level,
                 "verdict": self.verdict,
+                "about": self.about,
                 "findings": list(self.findings),
                 "thresholds": self.thresholds,
                 "sources": [REFERENCES.get(s, s) for s in self.sources],

@@ -143,6 +143,9 @@ def array_section(ctx: Context) -> AuditSection:
     return AuditSection(
         name="array",
         title="The array",
+        about="Basic facts about the matrix, and whether the vectors all point roughly the same "
+        "way (a 'cone'). Inside a cone every pair has a high cosine similarity, so cosine stops "
+        "telling related items from unrelated ones.",
         level=level,
         verdict=verdict,
         findings=tuple(findings),
@@ -233,6 +236,10 @@ def hubness_section(ctx: Context) -> AuditSection:
     return AuditSection(
         name="hubness",
         title="Hubness",
+        about="In high dimensions a few points turn up in the nearest-neighbour lists of very "
+        "many others (hubs) while others are in nobody's list (antihubs), so search, "
+        "recommendation and kNN classifiers keep returning the same few items. The chart counts, "
+        "for every point, how many other points list it among their k nearest neighbours.",
         level=level,
         verdict=verdict,
         findings=tuple(findings),
@@ -349,6 +356,10 @@ def whitening_section(ctx: Context) -> AuditSection:
     return AuditSection(
         name="whitening",
         title="Whitening and the spectrum",
+        about="How the variance is spread over directions. When a few directions dominate, "
+        "distances mostly measure those few. Whitening rotates the data onto its principal "
+        "directions and rescales them to equal variance (optionally keeping only the top k), "
+        "which often improves cosine search with sentence embeddings.",
         level=level,
         verdict=verdict,
         findings=tuple(findings),
@@ -467,6 +478,10 @@ def geodesic_section(ctx: Context) -> AuditSection:
         step = f"D = latentgeo.geodesic(latentgeo.knn_graph(X, {k}), sources=[0, 1, 2])"
     return AuditSection(
         **base,
+        about="Link every point to its k nearest neighbours: does the data form one connected "
+        "cloud, and how much longer is the shortest path along the links than the straight "
+        "line? A ratio near 1 means flat data; a large ratio means curved or stretched data, "
+        "where straight-line distances mislead.",
         level=level,
         verdict=verdict,
         findings=tuple(findings),

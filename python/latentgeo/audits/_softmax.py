@@ -159,6 +159,10 @@ def softmax_section(ctx: Context) -> AuditSection:
     return AuditSection(
         name="unargmaxable",
         title="Softmax head",
+        about="The rows read as the output layer of a classifier or language model (scores "
+        "z = W x + b). A class whose row lies inside the convex hull of the others, with no bias "
+        "to lift it, never gets the highest score for any input: argmax decoding can never "
+        "produce it.",
         level=level,
         verdict=verdict,
         findings=tuple(findings),
