@@ -169,19 +169,16 @@ def _geodesic(s: Any) -> List[Tuple[str, object]]:
 
 
 def _softmax(s: Any) -> List[Tuple[str, object]]:
-    m = np.asarray(s.data["margins"], dtype=float)
-    m = m[m > 0]
-    if m.size == 0:
+    hist = s.data.get("margin_hist")
+    if not hist or not hist["counts"]:
         return []
     fig, ax = _figure()
-    lo, hi = np.log10(m.min()), np.log10(m.max())
-    bins = np.logspace(lo, hi if hi > lo else lo + 1, 40)
-    ax.hist(m, bins=bins, color=BLUE)
+    _bars_from_hist(ax, hist, BLUE)
     ax.set_xscale("log")
     ax.set_xlabel("witness margin z_k - max_j z_j (log scale; small = nearly unreachable)")
     ax.set_ylabel("classes")
-    n_un = s.values["n_unargmaxable"]
-    ax.set_title(f"{m.size} argmaxable classes; {n_un} unargmaxable (no witness)", fontsize=9)
+    n_arg, n_un = sum(hist["counts"]), s.values["n_unargmaxable"]
+    ax.set_title(f"{n_arg} argmaxable classes; {n_un} unargmaxable (no witness)", fontsize=9)
     return [("Witness margins of the argmaxable classes.", fig)]
 
 

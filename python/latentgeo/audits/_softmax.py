@@ -90,6 +90,18 @@ def _label(vocab, i: int) -> str:
     return str(i) if t is None else f"{i} {t!r}"
 
 
+def _log_hist(values: np.ndarray, bins: int = 40) -> dict:
+    """Histogram of the positive `values` over log-spaced bins (``edges``, ``counts``)."""
+    v = values[values > 0]
+    if v.size == 0:
+        return {"edges": [], "counts": []}
+    lo, hi = np.log10(v.min()), np.log10(v.max())
+    edges = np.logspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    edges[0], edges[-1] = min(edges[0], v.min()), max(edges[-1], v.max())
+    counts, _ = np.histogram(v, bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
 def softmax_section(ctx: Context) -> AuditSection:
     """Unargmaxable classes of the rows read as a softmax layer ``z = W x + b``."""
     W, b, vocab = ctx.X, ctx.bias, ctx.vocab
@@ -176,5 +188,5 @@ def softmax_section(ctx: Context) -> AuditSection:
             "of the solver (UnargmaxReport.verify).",
         ),
         values=values,
-        data={"margins": np.sort(margins).tolist(), "unargmaxable_ids": un.tolist()},
+        data={"margin_hist": _log_hist(margins), "unargmaxable_ids": un.tolist()},
     )
