@@ -247,3 +247,18 @@ def test_without_matplotlib_text_and_json_still_work(report, monkeypatch):
     assert report.to_text() and report.to_dict()
     frag = report._repr_html_()
     assert "<svg" not in frag and "latentgeo[report]" in frag
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e307])
+def test_the_verdicts_do_not_depend_on_the_scale(scale):
+    """Huge and tiny magnitudes (squares overflow or underflow float64) give the same report."""
+    X = np.random.default_rng(7).standard_normal((60, 5))
+    base, big = latentgeo.audit(X, k=4), latentgeo.audit(X * scale, k=4)
+    json.dumps(big.to_dict(), allow_nan=False)
+    assert [s.level for s in big.sections] == [s.level for s in base.sections]
+    for name, key in [("array", "mean_cosine_to_mean"), ("hubness", "skewness"),
+                      ("whitening", "effective_rank"), ("geodesic", "ratio_median")]:  # fmt: skip
+        assert big[name].values[key] == pytest.approx(base[name].values[key], rel=1e-9), key
+    assert big["array"].values["norm_mean"] == pytest.approx(
+        base["array"].values["norm_mean"] * scale, rel=1e-9
+    )

@@ -130,17 +130,17 @@ def _hubness(s: Any) -> List[Tuple[str, object]]:
 
 
 def _whitening(s: Any) -> List[Tuple[str, object]]:
-    lam = np.asarray(s.data["eigenvalues"], dtype=float)
+    lam = np.asarray(s.data["variance_share"], dtype=float)
     cum = np.asarray(s.data["cumulative"], dtype=float)
     if lam.size == 0 or not (lam > 0).any():
         return []
     fig, ax = _figure()
     i = np.arange(1, lam.size + 1)
     pos = lam > 0
-    ax.plot(i[pos], lam[pos], color=BLUE, marker="o", markersize=2.5, linewidth=1.2)
+    ax.plot(i[pos], 100 * lam[pos], color=BLUE, marker="o", markersize=2.5, linewidth=1.2)
     ax.set_yscale("log")
     ax.set_xlabel("direction (eigenvalue rank)")
-    ax.set_ylabel("variance (log scale)", color=BLUE)
+    ax.set_ylabel("% of the variance (log scale)", color=BLUE)
     ax2 = ax.twinx()
     ax2.spines[["top"]].set_visible(False)
     ax2.plot(i, 100 * cum, color=ORANGE, linewidth=1.5)
@@ -151,7 +151,13 @@ def _whitening(s: Any) -> List[Tuple[str, object]]:
         ax2.axvline(kq, color=GREY, linestyle=":", linewidth=1)
         ax2.annotate(f"{q}%: k={kq}", (kq, q), xytext=(4, -12), textcoords="offset points",
                      fontsize=8, color="#57606a")  # fmt: skip
-    return [("Eigenvalue spectrum of the centred covariance and the variance kept by k.", fig)]
+    return [
+        (
+            "Eigenvalue spectrum of the centred covariance (each eigenvalue as a share of the "
+            "total) and the variance kept by the first k directions.",
+            fig,
+        )
+    ]
 
 
 def _geodesic(s: Any) -> List[Tuple[str, object]]:

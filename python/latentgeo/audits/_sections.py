@@ -66,20 +66,58 @@ def _hist(values: np.ndarray, bins: int = BINS) -> dict:
 # --- array ------------------------------------------------------------------------------------
 
 
+def power_of_two_scale(X: np.ndarray) -> float:
+    """An exact power of two s with max|X| / s near 1 when max|X| is outside [1e-100, 1e100]
+    (else 1.0): the scale-free analyses run on X / s, exactly, without overflowing squares."""
+    if X.size == 0:
+        return 1.0
+    top = max(float(X.max()), -float(X.min()))  # no |X| temporary
+    if top == 0 or 1e-100 <= top <= 1e100 or not np.isfinite(top):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(top)[1])))
+
+
+def _norm(v: np.ndarray) -> float:
+    """Euclidean norm of a float64 vector without overflow or underflow of the squares."""
+    top = float(np.abs(v).max()) if v.size else 0.0
+    return top * float(np.linalg.norm(v / top)) if 0 < top < np.inf else top
+
+
+def _scaled_std(v: np.ndarray) -> float:
+    """Standard deviation without overflowing squares."""
+    top = float(v.max()) if v.size else 0.0
+    return top * float((v / top).std()) if 0 < top < np.inf else float(v.std())
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    """float64 row norms; rows whose squared norm overflows or underflows are rescaled first."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+    for i in np.flatnonzero(~np.isfinite(norms) | (norms < 1e-150)):
+        norms[i] = _norm(X[i].astype(np.float64))
+    return norms
+
+
 def array_section(ctx: Context) -> AuditSection:
     """Shape, dtype, row norms, zero and duplicate rows, and the "cone" (anisotropy)."""
     X = ctx.X
     n, d = X.shape
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
-    mean_row = X.mean(axis=0, dtype=np.float64)
-    mean_norm = float(norms.mean())
-    mean_len = float(np.linalg.norm(mean_row))
+    norms = _row_norms(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_row = X.mean(axis=0, dtype=np.float64)
+    if not np.isfinite(mean_row).all():  # the sums overflowed (|x| near the float64 maximum)
+        top = power_of_two_scale(X)
+        mean_row = top * (X / top).mean(axis=0, dtype=np.float64)
+    top_norm = float(norms.max())
+    mean_norm = top_norm * float((norms / top_norm).mean()) if 0 < top_norm < np.inf else 0.0
+    mean_len = _norm(mean_row)
     # |mean row| / mean |row|: 0 when centred, near 1 when all rows share one direction.
-    ratio = mean_len / mean_norm if mean_norm > 0 else 0.0
+    ratio = mean_len / mean_norm if 0 < mean_norm < np.inf else 0.0
     nonzero = norms > 0
     if mean_len > 0 and nonzero.any():
-        cos = (X[nonzero] @ (mean_row / mean_len)) / norms[nonzero]
-        mean_cos = float(np.mean(cos))
+        unit = mean_row / mean_len
+        proj = np.asarray(X @ unit.astype(X.dtype), dtype=np.float64)
+        mean_cos = float(np.mean(np.clip(proj[nonzero] / norms[nonzero], -1.0, 1.0)))
     else:
         mean_cos = 0.0
     zero_rows = int(np.count_nonzero(~nonzero))
@@ -92,7 +130,7 @@ def array_section(ctx: Context) -> AuditSection:
         "norm_median": float(np.median(norms)),
         "norm_mean": mean_norm,
         "norm_max": float(norms.max()),
-        "norm_std": float(norms.std()),
+        "norm_std": _scaled_std(norms),
         "zero_rows": zero_rows,
         "duplicate_rows": duplicates,
         "mean_direction_ratio": ratio,
@@ -188,7 +226,7 @@ def hubness_section(ctx: Context) -> AuditSection:
         except ValueError:  # e.g. a neighbourhood size larger than the candidate count
             after[red] = float("nan")
     out = report.to_dict()
-    for name in ("k_occurrence", "hubs", "antihubs"):
+    for name in ("k_occurrence", "hubs", "antihubs", "reduction", "n_candidates"):
         out.pop(name)
     out["metric"] = ctx.metric
     out["n_hubs"] = int(report.hubs.size)
@@ -299,9 +337,12 @@ def whitening_section(ctx: Context) -> AuditSection:
     n, d = X.shape
     with warnings.catch_warnings():  # "n_components exceeds the rank": the verdict says so
         warnings.simplefilter("ignore", RuntimeWarning)
-        w = Whitening(beta=1.0, gamma=1.0).fit(X)
-        lam = np.asarray(w.eigenvalues_, dtype=np.float64)
+        scale = power_of_two_scale(X)  # the spectrum's shape is scale-free
+        w = Whitening(beta=1.0, gamma=1.0).fit(X if scale == 1.0 else X / scale)
+        lam = np.clip(np.asarray(w.eigenvalues_, dtype=np.float64), 0.0, None)
         st = spectrum_stats(lam, w.rank_)
+    with np.errstate(over="ignore", under="ignore"):
+        total = float(lam.sum()) * scale * scale
     erank = st["effective_rank"]
     frac = erank / d
     values = {
@@ -313,6 +354,7 @@ def whitening_section(ctx: Context) -> AuditSection:
         "k95": st["k95"],
         "k99": st["k99"],
         "top_eigenvalue_share": st["top_share"],
+        "total_variance": total if np.isfinite(total) else None,
     }
     findings = [
         f"Effective rank {erank:.1f} of {d} dimensions ({100 * frac:.0f} %); the first "
@@ -379,7 +421,10 @@ def whitening_section(ctx: Context) -> AuditSection:
             "latentgeo.whitening_grid tunes all three on labelled pairs.",
         ),
         values=values,
-        data={"eigenvalues": lam.tolist(), "cumulative": st["cumulative"]},
+        data={
+            "variance_share": (lam / lam.sum() if lam.sum() > 0 else lam).tolist(),
+            "cumulative": st["cumulative"],
+        },
     )
 
 
@@ -422,7 +467,13 @@ def geodesic_section(ctx: Context) -> AuditSection:
     sizes = np.sort(np.bincount(labels))[::-1]
     src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_SOURCES)).round().astype(np.int64))
     D = geodesic(g, src, dtype=np.float64, n_threads=ctx.n_threads, progress=ctx.progress)
-    direct = _direct_distances(X[src], X, metric)
+    scale = 1.0 if metric == "cosine" else power_of_two_scale(X)
+    if scale == 1.0:
+        direct = _direct_distances(X[src], X, metric)
+    else:  # squares of |x| beyond 1e154 overflow: measure on X / scale, exactly
+        direct = _direct_distances(X[src] / scale, X / scale, metric)
+        with np.errstate(over="ignore"):
+            direct = direct * (scale * scale if metric == "sqeuclidean" else scale)
     other = np.ones(D.shape, dtype=bool)
     other[np.arange(src.size), src] = False
     use = other & np.isfinite(D) & (direct > 0)
