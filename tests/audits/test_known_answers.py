@@ -10,7 +10,7 @@ import pytest
 
 import latentgeo
 from latentgeo.audits import REFERENCES, read_vocab
-from latentgeo.audits._sections import spectrum_stats
+from latentgeo.audits._spectrum import spectrum_stats
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,11 @@ import numpy as np
 
 from .._validate import as_float_matrix, check_choice, check_int, check_n_threads
 from ..neighbors import METRICS
+from ._geodesic import geodesic_section
 from ._report import AuditReport, AuditSection
-from ._sections import Context, array_section, geodesic_section, hubness_section, whitening_section
+from ._sections import Context, array_section, hubness_section
 from ._softmax import read_vocab, softmax_section
+from ._spectrum import whitening_section
 
 #: Every section, in report order: name -> function of the validated inputs.
 SECTIONS: Dict[str, Callable[[Context], AuditSection]] = {

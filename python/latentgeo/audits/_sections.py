@@ -1,4 +1,5 @@
-"""The audit's analyses of an embedding matrix: array, hubness, whitening and geodesic sections.
+"""The audit's shared context and its array and hubness sections (whitening: ``_spectrum``,
+geodesic: ``_geodesic``, softmax head: ``_softmax``).
 
 Each section is a function ``(ctx) -> AuditSection`` of validated inputs; the verdict, the
 thresholds it uses (from :mod:`._verdicts`) and a next step with the exact latentgeo call are
@@ -13,23 +14,17 @@ from typing import Optional
 
 import numpy as np
 
-from ..geodesics import geodesic
 from ..hubs import hubness
-from ..neighbors import connected_components, knn, knn_graph
-from ..whitening import Whitening
+from ..neighbors import knn
 from ._report import AuditSection
 from ._verdicts import (
     CONE_CUTS,
-    ERANK_CUTS,
-    RATIO_CUTS,
     SKEWNESS_CUTS,
     SKEWNESS_SCALE,
     grade,
     worst,
 )
 
-#: Evenly spaced source rows of the geodesic section (deterministic: no random draw).
-GEODESIC_SOURCES = 32
 #: Hubs listed by the hubness section.
 TOP_HUBS = 10
 #: Reductions whose effect the hubness section measures.
@@ -298,253 +293,4 @@ def hubness_section(ctx: Context) -> AuditSection:
             "hub_threshold": float(ctx.hub_size * k),
             "skewness_after": {"none": s, **after},
         },
-    )
-
-
-# --- whitening --------------------------------------------------------------------------------
-
-
-def spectrum_stats(eigenvalues: np.ndarray, rank: int) -> dict:
-    """Effective rank (exp of the spectral entropy), k for 90/95/99 % and the variance shares."""
-    lam = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0.0, None)
-    total = float(lam.sum())
-    d = lam.size
-    if total <= 0:
-        return {"rank": 0, "effective_rank": 0.0, "k90": 0, "k95": 0, "k99": 0,
-                "top_share": 0.0, "cumulative": [0.0] * d}  # fmt: skip
-    p = lam / total
-    nz = p[p > 0]
-    erank = float(np.exp(-np.sum(nz * np.log(nz))))
-    cum = np.minimum(np.cumsum(p), 1.0)
-
-    def k_for(q):
-        return int(min(d, np.searchsorted(cum, q - 1e-12) + 1))
-
-    return {
-        "rank": int(rank),
-        "effective_rank": erank,
-        "k90": k_for(0.90),
-        "k95": k_for(0.95),
-        "k99": k_for(0.99),
-        "top_share": float(p[0]),
-        "cumulative": cum.tolist(),
-    }
-
-
-def whitening_section(ctx: Context) -> AuditSection:
-    """Eigenvalue spectrum of the centred covariance, effective rank and the k for 90/95/99 %."""
-    X = ctx.X
-    n, d = X.shape
-    with warnings.catch_warnings():  # "n_components exceeds the rank": the verdict says so
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scale = power_of_two_scale(X)  # the spectrum's shape is scale-free
-        w = Whitening(beta=1.0, gamma=1.0).fit(X if scale == 1.0 else X / scale)
-        lam = np.clip(np.asarray(w.eigenvalues_, dtype=np.float64), 0.0, None)
-        st = spectrum_stats(lam, w.rank_)
-    with np.errstate(over="ignore", under="ignore"):
-        total = float(lam.sum()) * scale * scale
-    erank = st["effective_rank"]
-    frac = erank / d
-    values = {
-        "dims": int(d),
-        "rank": st["rank"],
-        "effective_rank": erank,
-        "effective_rank_fraction": frac,
-        "k90": st["k90"],
-        "k95": st["k95"],
-        "k99": st["k99"],
-        "top_eigenvalue_share": st["top_share"],
-        "total_variance": total if np.isfinite(total) else None,
-    }
-    findings = [
-        f"Effective rank {erank:.1f} of {d} dimensions ({100 * frac:.0f} %); the first "
-        f"{st['k90']}, {st['k95']} and {st['k99']} directions hold 90, 95 and 99 % of the "
-        "variance.",
-    ]
-    if st["rank"] < d:
-        level = "warning"
-        findings.insert(
-            0,
-            f"The rows span only {st['rank']} of {d} dimensions (eigenvalues below 1e-6 of the "
-            "largest count as zero).",
-        )
-        verdict = (
-            f"The data lies in a {st['rank']}-dimensional subspace: whitening every column "
-            "would blow up noise; keep at most that many components."
-        )
-        call_k = max(st["rank"], 1)
-    elif frac < ERANK_CUTS[1]:
-        level = "problem"
-        verdict = (
-            f"Very uneven spectrum: a few directions carry most of the variance (effective "
-            f"rank {erank:.1f} of {d}); cosine and Euclidean distances are dominated by them."
-        )
-        call_k = st["k99"]
-    elif frac < ERANK_CUTS[0]:
-        level = "warning"
-        verdict = (
-            f"Uneven spectrum (effective rank {erank:.1f} of {d}): distances are dominated by "
-            "the leading directions; whitening equalises them."
-        )
-        call_k = st["k99"]
-    else:
-        level = "ok"
-        verdict = (
-            f"The variance is spread over many directions (effective rank {erank:.1f} of {d}); "
-            "whitening is optional."
-        )
-        call_k = d
-    kw = "" if call_k >= d else f", n_components={call_k}"
-    return AuditSection(
-        name="whitening",
-        title="Whitening and the spectrum",
-        about="How the variance is spread over directions. When a few directions dominate, "
-        "distances mostly measure those few. Whitening rotates the data onto its principal "
-        "directions and rescales them to equal variance (optionally keeping only the top k), "
-        "which often improves cosine search with sentence embeddings.",
-        level=level,
-        verdict=verdict,
-        findings=tuple(findings),
-        thresholds=f"effective rank / dimensions below {ERANK_CUTS[1]:g} very uneven, below "
-        f"{ERANK_CUTS[0]:g} uneven (latentgeo's cut-offs); a rank below the dimensions is a "
-        "warning",
-        sources=("roy2007", "su2021"),
-        next_step=f"latentgeo.Whitening(beta=1, gamma=1{kw}).fit(X_train).transform(X)",
-        notes=(
-            "Effective rank = exp(entropy of the normalised eigenvalues) (Roy & Vetterli 2007): "
-            "d for a perfectly even spectrum, r for r equal directions, near 1 when one "
-            "direction dominates. rank counts the eigenvalues above 1e-6 of the largest.",
-            "Whitening maps x to (x - beta mu) U Lambda^(-gamma/2), first k columns. beta "
-            "(0..1) is how much of the mean is removed: 1 centres, 0 keeps the origin. gamma "
-            "(0..1) is how much the variance is equalised: 1 gives every kept direction unit "
-            "variance, 0 only rotates. k (n_components) keeps the k largest directions; "
-            "latentgeo.whitening_grid tunes all three on labelled pairs.",
-        ),
-        values=values,
-        data={
-            "variance_share": (lam / lam.sum() if lam.sum() > 0 else lam).tolist(),
-            "cumulative": st["cumulative"],
-        },
-    )
-
-
-# --- geodesic ---------------------------------------------------------------------------------
-
-
-def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
-    """(len(A), len(B)) float64 distances as knn_graph measures them (zero vector: cosine 1)."""
-    A, B = A.astype(np.float64), B.astype(np.float64)
-    if metric == "cosine":
-        na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
-        Ua = np.divide(A, na[:, None], out=np.zeros_like(A), where=na[:, None] > 0)
-        Ub = np.divide(B, nb[:, None], out=np.zeros_like(B), where=nb[:, None] > 0)
-        return np.maximum(1.0 - Ua @ Ub.T, 0.0)
-    from scipy.spatial.distance import cdist
-
-    return cdist(A, B, metric=metric)
-
-
-def geodesic_section(ctx: Context) -> AuditSection:
-    """Components of the kNN graph and how much longer paths along it are than straight lines.
-
-    The ratio geodesic / direct distance is taken over the pairs (s, j) of up to
-    :data:`GEODESIC_SOURCES` evenly spaced sources s and every other point j that is reachable
-    and not a duplicate of s.
-    """
-    X, metric = ctx.X, ctx.metric
-    n = X.shape[0]
-    base = dict(name="geodesic", title="Geodesic structure")
-    if metric not in ("euclidean", "sqeuclidean", "cosine"):
-        why = f"metric {metric!r} is not a distance"
-        return AuditSection(**base, level="skipped", verdict=f"Skipped: {why}.",
-                            values={"skipped": why})  # fmt: skip
-    if n < 2:
-        return AuditSection(**base, level="skipped", verdict="Skipped: fewer than 2 rows.",
-                            values={"skipped": "fewer than 2 rows"})  # fmt: skip
-    k = min(ctx.k, n - 1)
-    g = knn_graph(X, k, metric=metric, n_threads=ctx.n_threads)
-    n_comp, labels = connected_components(g)
-    sizes = np.sort(np.bincount(labels))[::-1]
-    src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_SOURCES)).round().astype(np.int64))
-    D = geodesic(g, src, dtype=np.float64, n_threads=ctx.n_threads, progress=ctx.progress)
-    scale = 1.0 if metric == "cosine" else power_of_two_scale(X)
-    if scale == 1.0:
-        direct = _direct_distances(X[src], X, metric)
-    else:  # squares of |x| beyond 1e154 overflow: measure on X / scale, exactly
-        direct = _direct_distances(X[src] / scale, X / scale, metric)
-        with np.errstate(over="ignore"):
-            direct = direct * (scale * scale if metric == "sqeuclidean" else scale)
-    other = np.ones(D.shape, dtype=bool)
-    other[np.arange(src.size), src] = False
-    use = other & np.isfinite(D) & (direct > 0)
-    ratio = D[use] / direct[use]
-    med = float(np.median(ratio)) if ratio.size else None
-    values = {
-        "k": int(k),
-        "n_components": int(n_comp),
-        "largest_component": int(sizes[0]),
-        "component_sizes": sizes[:10].tolist(),
-        "sampled_sources": int(src.size),
-        "pairs": int(use.sum()),
-        "unreachable_pairs": int((other & ~np.isfinite(D)).sum()),
-        "ratio_median": med,
-        "ratio_p90": float(np.percentile(ratio, 90)) if ratio.size else None,
-    }
-    findings, levels = [], []
-    if n_comp > 1:
-        levels.append("warning")
-        findings.append(
-            f"The {k}-NN graph falls apart into {n_comp} separate pieces (largest "
-            f"{sizes[0]} of {n} points): no path connects points of different pieces, so their "
-            "geodesic distance is infinite. Often these are real clusters."
-        )
-    else:
-        levels.append("ok")
-        findings.append(f"The {k}-NN graph is connected: every point can reach every other.")
-    if med is not None:
-        label, lv = grade(med, RATIO_CUTS, ("nearly flat", "curved", "strongly curved"))
-        levels.append("warning" if lv != "ok" else "ok")
-        findings.append(
-            f"Along the graph, paths are a median {med:.2f} times longer than straight lines "
-            f"({label})."
-        )
-    level = worst(levels)
-    if n_comp > 1:
-        verdict = (
-            f"The neighbourhood graph splits into {n_comp} disconnected pieces: distances along "
-            "the data are undefined between them (use a larger k or join the pieces)."
-        )
-        step = (
-            f"D = latentgeo.geodesic(latentgeo.knn_graph(X, {k}), sources=[0, 1], "
-            "policy='connect', X=X)"
-        )
-    elif level == "ok":
-        verdict = "The data is one connected, nearly flat cloud: straight-line distances are fine."
-        step = f"latentgeo.knn(X, {k}, metric={metric!r})"
-    else:
-        verdict = (
-            "The data is curved: straight-line distances understate how far apart points are "
-            "along the data; geodesic distances follow it."
-        )
-        step = f"D = latentgeo.geodesic(latentgeo.knn_graph(X, {k}), sources=[0, 1, 2])"
-    return AuditSection(
-        **base,
-        about="Link every point to its k nearest neighbours: does the data form one connected "
-        "cloud, and how much longer is the shortest path along the links than the straight "
-        "line? A ratio near 1 means flat data; a large ratio means curved or stretched data, "
-        "where straight-line distances mislead.",
-        level=level,
-        verdict=verdict,
-        findings=tuple(findings),
-        thresholds=f"median geodesic / straight-line ratio below {RATIO_CUTS[0]:g} nearly flat, "
-        f"{RATIO_CUTS[0]:g}-{RATIO_CUTS[1]:g} curved, above {RATIO_CUTS[1]:g} strongly curved "
-        "(latentgeo's cut-offs); more than one component is a warning",
-        sources=("tenenbaum2000",),
-        next_step=step,
-        notes=(
-            f"Geodesic distance = shortest path along the {k}-NN graph (edges weighted by "
-            f"distance), from {src.size} evenly spaced source rows to every other row.",
-        ),
-        values=values,
-        data={"ratio_hist": _hist(ratio)},
     )
