@@ -136,9 +136,11 @@ def softmax_section(ctx: Context) -> AuditSection:
         shown = ", ".join(_label(vocab, int(i)) for i in un[:SHOWN])
         more = f" and {un.size - SHOWN} more" if un.size > SHOWN else ""
         findings.append(f"Unargmaxable: {shown}{more}.")
+        lo, hi = min(cert_sizes), max(cert_sizes)
+        sizes = str(lo) if lo == hi else f"{lo} to {hi}"
         findings.append(
-            f"Each is certified by a convex combination of {min(cert_sizes)}-{max(cert_sizes)} "
-            "other rows that always scores at least as high."
+            f"Each is certified by a convex combination of {sizes} other rows that always "
+            "scores at least as high."
         )
     if und.size:
         findings.append(f"{und.size} classes could not be decided either way.")
