@@ -191,6 +191,7 @@ def test_every_next_step_runs(gaussian, head):
         ({"bias": np.zeros(30)}, "only to the softmax"),
         ({"k": 30}, "k=30 must be smaller"),
         ({"metric": "manhattan"}, "metric"),
+        ({"hub_size": 0}, "hub_size"),
     ],
 )
 def test_errors(kwargs, match):

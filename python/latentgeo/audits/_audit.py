@@ -6,7 +6,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from .._validate import as_float_matrix, check_choice, check_int, check_n_threads
+from .._validate import as_float_matrix, check_choice, check_int, check_n_threads, check_real
 from ..neighbors import METRICS
 from ._geodesic import geodesic_section
 from ._report import AuditReport, AuditSection
@@ -103,6 +103,7 @@ def audit(
     k = check_int(k, "k", low=1)
     metric = check_choice(metric, "metric", METRICS)
     n_threads = check_n_threads(n_threads)
+    hub_size = check_real(hub_size, "hub_size", low=0, low_open=True)
     if sections is None:
         names = list(DEFAULT_SECTIONS) + (["unargmaxable"] if softmax else [])
     else:
