@@ -3,11 +3,13 @@
 One subpackage per capability, each with a public ``__init__`` over private modules:
 :mod:`~latentgeo.neighbors` (exact kNN, kNN graphs, the graph gate), :mod:`~latentgeo.hubs`,
 :mod:`~latentgeo.geodesics`, :mod:`~latentgeo.unargmax`, :mod:`~latentgeo.whitening`,
-:mod:`~latentgeo.losses` and :mod:`~latentgeo.diffusion`. The flat names below are the stable API.
+:mod:`~latentgeo.losses`, :mod:`~latentgeo.diffusion` and :mod:`~latentgeo.audits` (the report
+that puts them together). The flat names below are the stable API.
 """
 
 from . import datasets, diffusion, losses
 from ._core import __version__
+from .audits import AuditReport, AuditSection, audit
 from .geodesics import (
     GEODESIC_REDUCTIONS,
     NO_PREDECESSOR,
@@ -99,4 +101,7 @@ __all__ = [
     "KNNTransformer",
     "HubnessReduction",
     "GeodesicTransformer",
+    "audit",
+    "AuditReport",
+    "AuditSection",
 ]
