@@ -185,8 +185,13 @@ def unargmaxable(
             n_threads=n_threads,
             progress=bar,
         )
-    total = time.perf_counter() - t0
+    return _report(raw, W, b, e, cls, bounds, tol, time.perf_counter() - t0)
 
+
+def _report(raw, W, b, e, cls, bounds, tol, total) -> UnargmaxReport:
+    """The report of the core's `raw` verdicts on the classes `cls` (None: all) of W and b,
+    decided on (W, b) * 2**-e; `total` seconds."""
+    V, d = W.shape
     classes_out = np.arange(V, dtype=np.int64) if cls is None else cls
     status = _STATUS[raw["status"]]
     stage = _STAGE[raw["stage"]]

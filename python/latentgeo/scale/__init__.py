@@ -1,0 +1,45 @@
+"""Past one machine: the heavy jobs of latentgeo on Dask, bit-identical to a single process.
+
+Every function takes row-chunked inputs (dask arrays, ``.npy`` paths or memmaps that the workers
+open themselves, or small in-memory arrays) and returns lazy results: dask arrays chunked by
+rows, or a :class:`dask.delayed.Delayed` report. Computed with any scheduler (synchronous,
+threads, processes or a ``distributed`` cluster), they equal the single-process results bit for
+bit, for every chunking.
+
+Install with ``pip install latentgeo[dask]``; the rest of latentgeo never imports dask.
+
+Workers and threads: each task runs a Rust kernel whose thread pool has, by default, the
+worker's own thread count (``LocalCluster(n_workers=W, threads_per_worker=T)``: T threads per
+task, at most W x T busy threads in all); pass ``n_threads`` to override. For CPU-bound jobs use
+one worker process per few cores and ``threads_per_worker`` equal to those cores, or
+``threads_per_worker=1`` and one worker per core.
+"""
+
+try:
+    import dask  # noqa: F401
+    import dask.array  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+    raise ImportError(
+        "latentgeo.scale needs dask: pip install 'latentgeo[dask]' (dask[array], distributed, "
+        "cloudpickle)"
+    ) from exc
+
+from ._diffusion import log_likelihood, sample
+from ._geodesic import geodesic, geodesic_neighbors
+from ._hubs import hubness, k_occurrence
+from ._inputs import MAX_INLINE_BYTES
+from ._knn import LazyKNN, knn
+from ._unargmax import unargmaxable
+
+__all__ = [
+    "MAX_INLINE_BYTES",
+    "LazyKNN",
+    "knn",
+    "k_occurrence",
+    "hubness",
+    "unargmaxable",
+    "geodesic",
+    "geodesic_neighbors",
+    "sample",
+    "log_likelihood",
+]
