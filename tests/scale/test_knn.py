@@ -43,7 +43,7 @@ def tied_points(rng, n, d, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("metric", latentgeo.METRICS)
-@pytest.mark.parametrize("rows", [(13, 40, 1, 10), 64, 5])
+@pytest.mark.parametrize("rows", [(13, 40, 1, 10), 64, 9])
 def test_every_chunking_gives_the_single_process_bits(sync, rng, dtype, metric, rows):
     X = tied_points(rng, 64, 5, dtype)
     Xd = da.from_array(X, chunks=(rows, (3, 2)))  # split feature axis: rechunked

@@ -193,8 +193,10 @@ def shared(obj, name: str):
     """
     client = _current_client()
     if client is not None:
-        # A list is scattered element by element: wrap, so that `obj` stays one object.
-        return client.scatter([obj], broadcast=True, hash=True)[0]
+        # A list is scattered element by element: wrap, so that `obj` stays one object. Keys
+        # are unique (hash=False): a content key could be released by an earlier call's graph
+        # while this one still needs it.
+        return client.scatter([obj], broadcast=True, hash=False)[0]
     return dask.delayed(obj, name=f"latentgeo-{name}-{dask.base.tokenize(obj)}", pure=True)
 
 

@@ -89,22 +89,24 @@ def unargmaxable(
             f"block_classes must be a multiple of {SCREEN_TILE} (the screen's tile of classes), "
             f"got {block}"
         )
+    # The core decides on the exactly rescaled (W, b) * 2**-e, as in the single-process call;
+    # each task rescales its own copy, so that only (W, b) travels.
     e = magnitude_exponent(W, b)
-    Wn = np.ldexp(W, -e) if e else W
-    bn = None if b is None else (np.ldexp(b, -e) if e else b)
-    weights = shared((W, b, Wn, bn), "weights")
+    weights = shared((W, b), "weights")
     ids = np.arange(V, dtype=np.int64) if cls is None else cls
     task = dask.delayed(_block, pure=True)
     parts = [
-        task(weights, ids[lo : lo + block], bounds, tol, patience, n_threads)
+        task(weights, e, ids[lo : lo + block], bounds, tol, patience, n_threads)
         for lo in range(0, ids.size, block)
     ]
     return dask.delayed(_merge, pure=True)(weights, parts, e, cls, bounds, tol)
 
 
-def _block(weights, classes, bounds, tol, patience, n_threads):
-    _, _, Wn, bn = weights
+def _block(weights, e, classes, bounds, tol, patience, n_threads):
+    W, b = weights
     t0 = time.perf_counter()
+    Wn = np.ldexp(W, -e) if e else W
+    bn = None if b is None else (np.ldexp(b, -e) if e else b)
     raw = _core.unargmax(
         aligned(Wn),
         b=None if bn is None else aligned(bn),
@@ -120,7 +122,7 @@ def _block(weights, classes, bounds, tol, patience, n_threads):
 
 def _merge(weights, parts, e, cls, bounds, tol):
     """One report from the raw verdicts of consecutive class ranges."""
-    W, b, _, _ = weights
+    W, b = weights
     W, b = aligned(W), None if b is None else aligned(b)
     cat = {key: np.concatenate([p[key] for p in parts]) for key in ("status", "stage", "margin")}
     cat["alpha"] = np.concatenate([p["alpha"] for p in parts])
