@@ -153,3 +153,15 @@ def test_sample_bad_input():
     with pytest.raises(ValueError, match="unknown .NaN. chunk sizes"):
         x = da.ones((6, 2), chunks=(3, 2))
         scale.sample(dfn.VP(), GMM, x=x[x[:, 0] > 0])
+
+
+def test_sample_result(sync):
+    opts = dict(method="dopri5", rtol=1e-4, atol=1e-4)
+    ref = dfn.sample(dfn.VP(), GMM, shape=(10, 2), batch_size=4, **opts)
+    got = sync(
+        lambda: scale.sample(
+            dfn.VP(), GMM, shape=(10, 2), block_samples=4, return_result=True, **opts
+        )
+    )
+    assert same_bits(ref.x, got.x) and (got.t, got.nfe, got.steps) == (ref.t, ref.nfe, ref.steps)
+    assert np.array_equal(ref.accepted, got.accepted) and np.array_equal(ref.rejected, got.rejected)

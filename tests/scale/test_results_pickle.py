@@ -52,3 +52,16 @@ def test_results_pickle(rng):
     copy = pickle.loads(pickle.dumps(gmm))
     assert np.array_equal(copy.weights, gmm.weights)
     assert np.array_equal(copy.score(out.x, 0.9, 0.3), gmm.score(out.x, 0.9, 0.3))
+
+
+def test_misaligned_inputs_are_accepted():
+    """Arrays unpickled from a byte buffer (as Dask sends them) may be misaligned; the public
+    functions copy them instead of refusing them."""
+    raw = b"\0" + np.arange(40.0).tobytes()
+    X = np.frombuffer(raw, dtype=np.float64, offset=1).reshape(20, 2)
+    assert not X.flags.aligned
+    assert np.array_equal(latentgeo.knn(X, 2).indices, latentgeo.knn(X.copy(), 2).indices)
+    w = np.frombuffer(b"\0" + np.array([0.5, 0.5]).tobytes(), dtype=np.float64, offset=1)
+    gmm = dfn.GaussianMixture(w, [[0.0], [1.0]], [1.0, 2.0], "spherical")
+    assert np.array_equal(gmm.weights, [0.5, 0.5])
+    assert latentgeo.unargmaxable(X).V == 20

@@ -34,7 +34,7 @@ def _as_vector(v, name: str) -> np.ndarray:
     arr = np.asarray(v)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.require(arr, dtype=np.float64, requirements=["C", "A"])  # aligned for Rust
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr

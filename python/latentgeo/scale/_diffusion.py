@@ -17,6 +17,7 @@ import dask.array as da
 import numpy as np
 
 from .._validate import check_int, check_n_threads
+from ..diffusion import SampleResult
 from ..diffusion import log_likelihood as _log_likelihood
 from ..diffusion import sample as _sample
 from ..diffusion._grids import _schedule_args
@@ -86,9 +87,10 @@ def sample(
     shape=None,
     kind: str = "eps",
     block_samples: int = DEFAULT_BLOCK_SAMPLES,
+    return_result: bool = False,
     n_threads: Optional[int] = None,
     **options,
-) -> da.Array:
+):
     """:func:`latentgeo.diffusion.sample` on Dask: the final states as a lazy array.
 
     Parameters
@@ -99,6 +101,9 @@ def sample(
         cloudpickle (checked here, before anything runs; TypeError otherwise).
     block_samples : int
         Samples per task when drawing from the prior or when `x` is a numpy array.
+    return_result : bool
+        Return a delayed :class:`~latentgeo.diffusion.SampleResult` instead (``x`` gathered in
+        memory; ``nfe`` summed over the tasks, as over the batches of a batched run).
     n_threads : int, optional
         Threads per task for analytic models (default: the worker's thread count).
     **options
@@ -110,7 +115,7 @@ def sample(
     -------
     dask.array.Array, shape (B, ...)
         The ``x`` of the single-process :class:`~latentgeo.diffusion.SampleResult`, bit for bit,
-        chunked by samples.
+        chunked by samples (or, with `return_result`, a ``dask.delayed.Delayed``).
 
     Examples
     --------
@@ -128,27 +133,52 @@ def sample(
     n_threads = check_n_threads(n_threads)
     m = shared(model, "model")
     task = dask.delayed(_sample_block, pure=True)
-    parts = []
+    parts, rows, dtype, tail = [], [], np.dtype(np.float64), ()
     if x is None:
         if shape is None:
             raise ValueError("pass the initial states x or their shape")
         shape = tuple(int(s) for s in np.atleast_1d(shape))
         if len(shape) < 2 or min(shape) < 1:
             raise ValueError(f"shape must be (B, ...) with positive sizes, got {shape}")
+        tail = shape[1:]
         for lo, hi in ranges(shape[0], block):
-            out = task(process, m, None, (hi - lo,) + shape[1:], lo, kind, n_threads, options)
-            parts.append(da.from_delayed(out, shape=(hi - lo,) + shape[1:], dtype=np.float64))
-        return da.concatenate(parts, axis=0)
-    if shape is not None:
-        raise ValueError("pass either x or shape, not both")
-    xd = _states(x, block)
-    if xd.dtype.kind not in "biuf":
-        raise TypeError(f"x must hold real numbers, got dtype {xd.dtype}")
-    dtype = np.float32 if xd.dtype in (np.float32, np.float16) else np.float64
-    for xb, lo, rows in zip(xd.to_delayed().ravel(), _starts(xd), xd.chunks[0]):
-        out = task(process, m, xb, None, lo, kind, n_threads, options)
-        parts.append(da.from_delayed(out, shape=(rows,) + xd.shape[1:], dtype=dtype))
-    return da.concatenate(parts, axis=0)
+            parts.append(task(process, m, None, (hi - lo,) + tail, lo, kind, n_threads, options))
+            rows.append(hi - lo)
+    else:
+        if shape is not None:
+            raise ValueError("pass either x or shape, not both")
+        xd = _states(x, block)
+        if xd.dtype.kind not in "biuf":
+            raise TypeError(f"x must hold real numbers, got dtype {xd.dtype}")
+        if xd.dtype in (np.float32, np.float16):
+            dtype = np.dtype(np.float32)
+        tail = xd.shape[1:]
+        for xb, lo, r in zip(xd.to_delayed().ravel(), _starts(xd), xd.chunks[0]):
+            parts.append(task(process, m, xb, None, lo, kind, n_threads, options))
+            rows.append(r)
+    if return_result:
+        return dask.delayed(_merge_results, pure=True)(parts)
+    states = [
+        da.from_delayed(dask.delayed(getattr)(p, "x"), shape=(r,) + tail, dtype=dtype)
+        for p, r in zip(parts, rows)
+    ]
+    return da.concatenate(states, axis=0)
+
+
+def _merge_results(parts) -> SampleResult:
+    """One result from those of consecutive index ranges (as a batched run reports it)."""
+    last = parts[-1]  # a batched run reports the steps (and time) of its last batch
+    cat = [p.accepted for p in parts if p.accepted is not None]
+    rej = [p.rejected for p in parts if p.rejected is not None]
+    return SampleResult(
+        x=np.concatenate([p.x for p in parts]),
+        t=last.t,
+        nfe=sum(p.nfe for p in parts),
+        steps=last.steps,
+        stopped=False,
+        accepted=np.concatenate(cat) if cat else None,
+        rejected=np.concatenate(rej) if rej else None,
+    )
 
 
 def _starts(xd: da.Array):
@@ -168,7 +198,7 @@ def _sample_block(process, model, x, shape, lo, kind, n_threads, options):
         n_threads=task_threads(n_threads),
         **options,
     )
-    return res.x
+    return res
 
 
 def log_likelihood(
