@@ -51,7 +51,7 @@ def dask_client(args: argparse.Namespace):
                 n_workers=args.workers,
                 threads_per_worker=args.threads or 1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             stack.callback(cluster.close)
