@@ -121,3 +121,16 @@ def test_unargmaxable_bad_input(rng):
         scale.unargmaxable(np.full((3, 2), np.nan))
     with pytest.raises(ValueError, match="out of range"):
         scale.unargmaxable(W, classes=[50])
+
+
+@pytest.mark.parametrize(
+    "method, params", [("mp", {}), ("nicdm", {"nicdm_k": 3}), ("dissim", {}), ("mp_empiric", {})]
+)
+def test_reduce_hubness(sync, points, method, params):
+    Xd = da.from_array(points, chunks=(70, 12))
+    ref = latentgeo.reduce_hubness(points, method, k=5, **params)
+    got = sync(lambda: scale.reduce_hubness(Xd, method, k=5, **params))
+    assert np.array_equal(ref.indices, got.indices) and ref.metric == got.metric
+    assert np.array_equal(ref.distances.view(np.uint8), got.distances.view(np.uint8))
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        scale.reduce_hubness(Xd, "mp", k=5, ls_k=3)

@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 
 from ._diffusion import log_likelihood, sample
 from ._geodesic import geodesic, geodesic_neighbors
-from ._hubs import hubness, k_occurrence
+from ._hubs import hubness, k_occurrence, reduce_hubness
 from ._inputs import MAX_INLINE_BYTES
 from ._knn import LazyKNN, knn
 from ._unargmax import unargmaxable
@@ -37,6 +37,7 @@ __all__ = [
     "knn",
     "k_occurrence",
     "hubness",
+    "reduce_hubness",
     "unargmaxable",
     "geodesic",
     "geodesic_neighbors",

@@ -13,6 +13,8 @@ from .. import _core
 from .._validate import check_choice, check_int
 from ..hubs import REDUCTIONS, HubnessReport
 from ..hubs import hubness as _hubness
+from ..hubs import reduce_hubness as _reduce_hubness
+from ..hubs._reduction import _ALIASES, _method_params
 from ..hubs._scores import _check_hub_size
 from ..neighbors import KNNResult
 from ._inputs import aligned
@@ -195,3 +197,58 @@ def _reduced_report(idx, dist, metric, n, k, hub_size, reduction, params, vector
         reduction_params=params,
         X=vectors,
     )
+
+
+def reduce_hubness(
+    X,
+    method: str,
+    *,
+    k: Optional[int] = None,
+    metric: str = "euclidean",
+    n_candidates: Optional[int] = None,
+    block_rows: Optional[int] = None,
+    split_every: Optional[int] = None,
+    n_threads: Optional[int] = None,
+    **method_params,
+):
+    """:func:`latentgeo.reduce_hubness` of vectors on Dask, as a delayed :class:`KNNResult`.
+
+    Parameters
+    ----------
+    X : inputs of :func:`latentgeo.scale.knn`, shape (n, d)
+        The vectors; their exact self-join kNN (`n_candidates` per point, default
+        ``max(3k, k + 10)`` capped at ``n - 1``) is computed on Dask.
+    method, k, metric, n_candidates, **method_params
+        As in :func:`latentgeo.reduce_hubness`. The re-ranking needs every point's candidate
+        list, so its task gathers the ``n x n_candidates`` table (and, for ``"dissim"``, the
+        vectors), as the single-process call holds them.
+    block_rows, split_every, n_threads
+        As in :func:`latentgeo.scale.knn`.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        ``.compute()`` gives the :class:`latentgeo.KNNResult` of ``latentgeo.reduce_hubness``.
+    """
+    method = check_choice(method, "method", REDUCTIONS)
+    _method_params(_ALIASES.get(method, method), method_params)  # unknown parameters: now
+    if k is not None:
+        k = check_int(k, "k", low=1)
+    from ._inputs import as_rows
+
+    Xd = as_rows(X, "X", block_rows=block_rows)
+    n = Xd.shape[0]
+    if n_candidates is None:
+        if k is None:
+            raise ValueError("k or n_candidates is required when passing vectors")
+        n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
+    lazy = knn(Xd, n_candidates, metric=metric, split_every=split_every, n_threads=n_threads)
+    vectors = Xd if method == "dissim" else None
+    return dask.delayed(_reduced, pure=True)(
+        lazy.indices, lazy.distances, lazy.metric, n, method, k, method_params, vectors
+    )
+
+
+def _reduced(idx, dist, metric, n, method, k, params, vectors):
+    cand = KNNResult(aligned(idx), aligned(dist), metric, n, True)
+    return _reduce_hubness(cand, method, k=k, X=vectors, **params)
