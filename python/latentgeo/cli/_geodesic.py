@@ -1,4 +1,4 @@
-"""``latentgeo geodesic`` and the audit's geodesic section."""
+"""``latentgeo geodesic`` (and the audit's ``--no-geodesic`` flag)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,6 @@ from ._io import (
     _use_progress,
     load_matrix,
 )
-
-#: Evenly spaced source rows sampled by the "geodesic" audit section.
-GEODESIC_AUDIT_SOURCES = 32
-
 
 #: Points listed by ``latentgeo geodesic --centre`` when --top is not given.
 GEODESIC_TOP = 10
@@ -53,58 +49,6 @@ def _finite_summary(values: np.ndarray) -> dict:
         "min": float(f.min()),
         "median": float(np.median(f)),
         "max": float(f.max()),
-    }
-
-
-def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
-    """(len(A), len(B)) float64 distances as knn_graph measures them (zero vector: cosine 1)."""
-    A, B = A.astype(np.float64), B.astype(np.float64)
-    if metric == "cosine":
-        na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
-        Ua = np.divide(A, na[:, None], out=np.zeros_like(A), where=na[:, None] > 0)
-        Ub = np.divide(B, nb[:, None], out=np.zeros_like(B), where=nb[:, None] > 0)
-        return np.maximum(1.0 - Ua @ Ub.T, 0.0)
-    from scipy.spatial.distance import cdist
-
-    return cdist(A, B, metric=metric)
-
-
-def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
-    """Connectivity of the k-NN union graph and how much longer geodesics are than chords.
-
-    Runs by default; ``latentgeo audit --no-geodesic`` leaves the section out (returns None).
-    The ratio geodesic / direct distance (in ``--metric``) is taken over the pairs (s, j) of
-    up to :data:`GEODESIC_AUDIT_SOURCES` evenly spaced sources s and every other point j that
-    is reachable and not a duplicate of s; it is >= 1 for euclidean, and large where the data
-    lie on a curved manifold.
-    """
-    if not getattr(args, "geodesic", False):
-        return None
-    n = X.shape[0]
-    if args.metric not in ("euclidean", "sqeuclidean", "cosine"):
-        return {"skipped": f"metric {args.metric!r} is not a distance"}
-    if n < 2:
-        return {"skipped": "fewer than 2 rows"}
-    k = min(args.k, n - 1)
-    g = knn_graph(X, k, metric=args.metric, n_threads=args.threads)
-    n_comp, labels = connected_components(g)
-    src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_AUDIT_SOURCES)).round().astype(np.int64))
-    D = geodesic(g, src, dtype=np.float64, n_threads=args.threads)
-    direct = _direct_distances(X[src], X, args.metric)
-    other = np.ones(D.shape, dtype=bool)
-    other[np.arange(src.size), src] = False
-    reachable = other & np.isfinite(D)
-    use = reachable & (direct > 0)
-    ratio = D[use] / direct[use]
-    return {
-        "k": int(k),
-        "n_components": int(n_comp),
-        "largest_component": int(np.bincount(labels).max()),
-        "sampled_sources": int(src.size),
-        "pairs": int(use.sum()),
-        "unreachable_pairs": int((other & ~np.isfinite(D)).sum()),
-        "ratio_median": float(np.median(ratio)) if ratio.size else None,
-        "ratio_p90": float(np.percentile(ratio, 90)) if ratio.size else None,
     }
 
 

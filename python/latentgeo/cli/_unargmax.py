@@ -1,4 +1,4 @@
-"""``latentgeo unargmax`` and the audit's unargmaxable section."""
+"""``latentgeo unargmax``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from .._json import plain
 from ..unargmax import list_tensors, load_weights, unargmaxable
 from ._dask import add_dask_options, dask_client
-from ._io import CLIError, _positive_float, _use_progress
+from ._io import CLIError, _positive_float
 
 #: The order in which the pipeline stages of latentgeo.unargmaxable run.
 UNARGMAX_STAGES = ("screen", "heuristic", "lp")
@@ -87,18 +87,6 @@ def unargmax_summary(report) -> dict:
     for stage in stages:
         out[f"decided_by_{stage}"] = int(report.counts.get(stage, 0))
     return out
-
-
-def audit_unargmaxable(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
-    """Unargmaxable classes of X read as a bias-free softmax weight matrix (V, d).
-
-    Runs only with ``latentgeo audit --softmax``; returns None (section left out) otherwise.
-    """
-    if not getattr(args, "softmax", False):
-        return None
-    report = unargmaxable(X, None, n_threads=args.threads, progress=_use_progress(args, X))
-    _verify(report)
-    return unargmax_summary(report)
 
 
 def _cmd_unargmax(args: argparse.Namespace) -> int:
