@@ -156,7 +156,13 @@ def as_rows(X, name: str = "X", *, block_rows: Optional[int] = None) -> da.Array
     rows = block_rows or _default_rows(d, src.dtype.itemsize)
     chunks = (_row_chunks(n, rows), (d,))
     if isinstance(src, _FileRows):
-        token = dask.base.tokenize(src.path, src.offset, src.shape, str(src.dtype), src.order)
+        # The file's size and modification time are part of the key: a rewritten file is a new
+        # input, never blocks a cluster still holds from before.
+        stat = os.stat(src.path)
+        token = dask.base.tokenize(
+            src.path, stat.st_size, stat.st_mtime_ns, src.offset, src.shape, str(src.dtype),
+            src.order,
+        )  # fmt: skip
         return da.from_array(
             src, chunks=chunks, name=f"latentgeo-file-{token}", meta=np.empty((0, 0), src.dtype)
         )
