@@ -8,11 +8,12 @@ bit, for every chunking.
 
 Install with ``pip install latentgeo[dask]``; the rest of latentgeo never imports dask.
 
-Workers and threads: each task runs a Rust kernel whose thread pool has, by default, the
-worker's own thread count (``LocalCluster(n_workers=W, threads_per_worker=T)``: T threads per
-task, at most W x T busy threads in all); pass ``n_threads`` to override. For CPU-bound jobs use
-one worker process per few cores and ``threads_per_worker`` equal to those cores, or
-``threads_per_worker=1`` and one worker per core.
+Workers and threads: each task runs a Rust kernel whose thread pool has, by default, the thread
+count of the worker it runs on (``threads_per_worker``), never all cores of the host. A worker
+with T threads runs up to T tasks at once, so T > 1 would oversubscribe its cores T-fold: use
+one single-thread worker process per core (``LocalCluster(n_workers=cores,
+threads_per_worker=1)``, the layout the tests use), or pass ``n_threads=1`` to the functions
+when workers have several threads. Results never depend on the thread counts.
 """
 
 try:

@@ -12,8 +12,9 @@ def task_threads(n_threads: Optional[int]) -> Optional[int]:
 
     An explicit `n_threads` wins. Inside a ``distributed`` worker the default is the worker's own
     thread count (``--nthreads``), never all cores of the host: a host runs several workers, and
-    the nanny's ``OMP_NUM_THREADS=1`` does not reach the Rust pool. Elsewhere (the synchronous
-    scheduler) the default is all cores, as in a plain call.
+    the nanny's ``OMP_NUM_THREADS=1`` does not reach the Rust pool. Elsewhere the default is all
+    cores, as in a plain call (right for the synchronous scheduler; with dask's threaded
+    scheduler, which runs several tasks at once, pass ``n_threads=1``).
     """
     if n_threads is not None:
         return n_threads
