@@ -47,7 +47,9 @@ def as_float_matrix(
         raise ValueError(f"{name} has no features: it has shape {arr.shape}")
     if dtype is None:
         dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    # Aligned too: arrays unpickled from a byte buffer (e.g. sent by a Dask worker) can sit at
+    # any offset, which the kernels refuse.
+    arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
     if not np.isfinite(arr).all():
         r, c = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or infinite values (first at row {r}, column {c})")

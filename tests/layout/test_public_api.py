@@ -78,3 +78,25 @@ def test_no_function_shadows_a_module():
         obj = getattr(latentgeo, name)
         if name in modules:
             assert type(obj).__name__ == "module", f"latentgeo.{name} shadows a submodule"
+
+
+def test_scale_is_public_and_optional():
+    """latentgeo.scale (the Dask extra) has an exact public __all__; nothing else imports it."""
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    mod = importlib.import_module("latentgeo.scale")
+    assert len(set(mod.__all__)) == len(mod.__all__)
+    for attr in mod.__all__:
+        assert not attr.startswith("_") and hasattr(mod, attr), attr
+
+
+def test_the_core_never_imports_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, latentgeo, latentgeo.cli\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad and 'latentgeo.scale' not in sys.modules, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,6 +17,7 @@ from .. import __version__
 from ..datasets import EXAMPLE_KINDS
 from ..hubs import REDUCTIONS
 from ._audit import _add_audit_arguments, _cmd_audit
+from ._dask import add_dask_options
 from ._geodesic import _add_geodesic_parser
 from ._hubness import _cmd_hubness, _cmd_sample_hubs
 from ._io import PROG, CLIError, _add_common, _add_input, _Parser
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reduction", choices=REDUCTIONS, help="hubness reduction before counting (default none)"
     )
     p.add_argument("--full", action="store_true", help="JSON: include the per-point arrays")
+    add_dask_options(p)
     p.set_defaults(func=_cmd_hubness)
 
     p = sub.add_parser(

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..geodesics import geodesic, geodesic_scores, summarize
 from ..neighbors import COMPONENT_POLICIES, connected_components, knn_graph
+from ._dask import add_dask_options, dask_client
 from ._io import (
     CLIError,
     _add_common,
@@ -52,9 +53,22 @@ def _finite_summary(values: np.ndarray) -> dict:
 
 
 def _cmd_geodesic(args: argparse.Namespace) -> int:
+    if args.sources is None and (args.scheduler is not None or args.workers is not None):
+        raise CLIError("--scheduler and --workers apply to --sources (not to --centre)")
     with contextlib.ExitStack() as stack:
         out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        args.client = stack.enter_context(dask_client(args))
         return _run_geodesic(args, out)
+
+
+def _geodesic_rows(g, src, X, args, progress):
+    """Geodesic rows of the sources, on the Dask client when there is one."""
+    opts = dict(dtype=np.float64, policy=args.policy, X=X, metric=args.metric)
+    if args.client is None:
+        return geodesic(g, src, n_threads=args.threads, progress=progress, **opts)
+    from ..scale import geodesic as dask_geodesic
+
+    return dask_geodesic(g, src, n_threads=args.threads, **opts).compute(scheduler=args.client)
 
 
 def _run_geodesic(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int:
@@ -75,16 +89,7 @@ def _run_geodesic(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int
         src = np.array(args.sources, dtype=np.int64)
         if args.top is not None and not 1 <= args.top < n:
             raise CLIError(f"--top must be between 1 and {n - 1} (the points but the source)")
-        dist = geodesic(
-            g,
-            src,
-            dtype=np.float64,
-            policy=args.policy,
-            X=X,
-            metric=args.metric,
-            n_threads=args.threads,
-            progress=progress,
-        )
+        dist = _geodesic_rows(g, src, X, args, progress)
         rows = []
         for r, s in enumerate(src.tolist()):
             others = np.delete(dist[r], s)  # the source itself (distance 0) left out
@@ -177,6 +182,7 @@ def _add_geodesic_parser(sub) -> None:
         help="save the distances (--sources: float32, one row per source) or the scores "
         "(--centre: float64) to this .npy file",
     )  # fmt: skip
+    add_dask_options(p)
     p.set_defaults(func=_cmd_geodesic)
     # The audit section is on by default: `latentgeo audit --no-geodesic` leaves it out.
     sub.choices["audit"].add_argument(

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._json import plain
 from ..unargmax import list_tensors, load_weights, unargmaxable
+from ._dask import add_dask_options, dask_client
 from ._io import CLIError, _positive_float
 
 #: The order in which the pipeline stages of latentgeo.unargmaxable run.
@@ -101,14 +102,20 @@ def _cmd_unargmax(args: argparse.Namespace) -> int:
         "bias_dtype": None if args.bias is None else stored[args.bias][0],
     }
     progress = not args.no_progress and sys.stderr.isatty()
-    report = unargmaxable(
-        W,
-        b,
-        bounds=args.bounds,
-        classes=_class_ids(args.classes, W.shape[0]),
-        n_threads=args.threads,
-        progress=progress,
-    )
+    classes = _class_ids(args.classes, W.shape[0])
+    with dask_client(args) as client:
+        if client is None:
+            report = unargmaxable(
+                W, b, bounds=args.bounds, classes=classes, n_threads=args.threads,
+                progress=progress,
+            )  # fmt: skip
+        else:
+            from ..scale import unargmaxable as dask_unargmaxable
+
+            lazy = dask_unargmaxable(
+                W, b, bounds=args.bounds, classes=classes, n_threads=args.threads
+            )
+            report = lazy.compute(scheduler=client)
     if not args.no_verify:
         _verify(report)
     summary = unargmax_summary(report)
@@ -171,4 +178,5 @@ def _add_unargmax_parser(sub) -> None:
         help="skip the independent float64 re-check of every witness and certificate "
         "(UnargmaxReport.verify; it runs by default and fails the command if any check fails)",
     )  # fmt: skip
+    add_dask_options(p)
     p.set_defaults(func=_cmd_unargmax)
