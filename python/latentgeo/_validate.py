@@ -34,6 +34,22 @@ def as_float_matrix(
     except ImportError:  # pragma: no cover - scipy is a dependency
         pass
     arr = np.asarray(X)
+    check_matrix_shape(arr, name, allow_empty=allow_empty)
+    if dtype is None:
+        dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    for s in range(0, arr.shape[0], _FINITE_ROWS):  # bounded temporaries for large inputs
+        check_finite_rows(arr[s : s + _FINITE_ROWS], name, s)
+    return arr
+
+
+#: Rows checked for NaN/inf at a time (the boolean temporary stays small for large inputs).
+_FINITE_ROWS = 16_384
+
+
+def check_matrix_shape(arr, name: str, *, allow_empty: bool = False) -> None:
+    """TypeError / ValueError unless `arr` (an ndarray, possibly memory-mapped) is a 2-D real
+    matrix with at least one feature (and one row unless `allow_empty`)."""
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -45,13 +61,15 @@ def as_float_matrix(
         raise ValueError(f"{name} is empty: it has shape {arr.shape}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has no features: it has shape {arr.shape}")
-    if dtype is None:
-        dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
-        r, c = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinite values (first at row {r}, column {c})")
-    return arr
+
+
+def check_finite_rows(block: np.ndarray, name: str, offset: int = 0) -> None:
+    """ValueError naming the first NaN/inf entry of `block` (rows `offset`... of `name`)."""
+    if not np.isfinite(block).all():
+        r, c = np.argwhere(~np.isfinite(block))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at row {r + offset}, column {c})"
+        )
 
 
 def check_int(value, name: str, *, low: Optional[int] = None, high: Optional[int] = None) -> int:
