@@ -16,6 +16,7 @@ from typing import List, Optional
 from .. import __version__
 from ..datasets import EXAMPLE_KINDS
 from ..hubs import REDUCTIONS
+from ..neighbors import KNN_METHODS
 from ._audit import _cmd_audit
 from ._geodesic import _add_geodesic_parser
 from ._hubness import _cmd_hubness, _cmd_sample_hubs
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--reduction", choices=REDUCTIONS, help="hubness reduction before counting (default none)"
     )
     p.add_argument("--full", action="store_true", help="JSON: include the per-point arrays")
+    p.add_argument(
+        "--method",
+        choices=KNN_METHODS,
+        default="exact",
+        help="kNN method (default exact; approximate needs pip install 'latentgeo[ann]' and "
+        "reports its estimated recall)",
+    )
     p.set_defaults(func=_cmd_hubness)
 
     p = sub.add_parser(

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..hubs import HubnessReport, hubness, sample_hubs
 from ._io import (
+    CLIError,
     _AtomicOutput,
     _describe,
     _print_json,
@@ -39,15 +40,19 @@ def report_dict(report: HubnessReport, full: bool = False) -> dict:
 
 def _cmd_hubness(args: argparse.Namespace) -> int:
     X, info = load_matrix(args.file, args.key)
-    report = hubness(
-        X,
-        args.k,
-        metric=args.metric,
-        hub_size=args.hub_size,
-        reduction=args.reduction,
-        n_threads=args.threads,
-        progress=_use_progress(args, X),
-    )
+    try:
+        report = hubness(
+            X,
+            args.k,
+            metric=args.metric,
+            hub_size=args.hub_size,
+            reduction=args.reduction,
+            n_threads=args.threads,
+            progress=_use_progress(args, X),
+            method=args.method,
+        )
+    except ImportError as exc:  # the optional backend of --method approximate
+        raise CLIError(str(exc)) from None
     if args.json:
         _print_json({"input": info, **report_dict(report, full=args.full)})
     else:

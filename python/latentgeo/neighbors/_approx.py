@@ -18,7 +18,8 @@ import numpy as np
 
 from .._json import plain
 from .._validate import check_int
-from ._exact import _NO_INDEX, blocks, exact_keys, knn_blocked, load_block, row_norms, select
+from ._exact import _NO_INDEX, exact_keys, knn_blocked, row_norms, select
+from ._mapped import blocks, load_block, release
 
 #: Values of the `method` option of :func:`latentgeo.knn` and the functions built on it.
 KNN_METHODS = ("exact", "approximate")
@@ -220,6 +221,7 @@ class _Rows:
         order = np.argsort(rows, kind="stable")
         out = np.empty((rows.size, self.A.shape[1]), dtype=self.dtype)
         out[order] = self.prepare(np.asarray(self.A[rows[order]], dtype=self.dtype))
+        release(self.A)
         return out
 
 

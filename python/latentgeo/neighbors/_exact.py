@@ -10,12 +10,12 @@ reported exactly as one kernel call over all the data would order and report the
 
 from __future__ import annotations
 
-import mmap
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from .. import _core
+from ._mapped import blocks, load_block
 
 #: Query rows per chunk when gathering candidate rows (bounds the (rows, k, d) float64 temporary).
 _GATHER_ROWS = 1024
@@ -95,37 +95,6 @@ def select(idx: np.ndarray, keys: np.ndarray, k: int) -> Tuple[np.ndarray, np.nd
     """Per row, the `k` candidates smallest under (key, index); candidates must be distinct."""
     order = np.lexsort((idx, keys), axis=-1)[:, :k]
     return np.take_along_axis(idx, order, 1), np.take_along_axis(keys, order, 1)
-
-
-def blocks(n: int, rows: int) -> Iterator[Tuple[int, int]]:
-    for s in range(0, n, rows):
-        yield s, min(n, s + rows)
-
-
-def release(A) -> None:
-    """Drop the resident pages of a read-only memory map (they stay in the page cache and are
-    read back on the next access), so scanning a large file does not grow the resident set."""
-    mm = getattr(A, "_mmap", None)
-    if mm is None or getattr(A, "mode", None) not in ("r", "readonly"):
-        return
-    advise = getattr(mm, "madvise", None)
-    flag = getattr(mmap, "MADV_DONTNEED", None)
-    if advise is not None and flag is not None:
-        try:
-            advise(flag)
-        except (OSError, ValueError):  # pragma: no cover - best effort only
-            pass
-
-
-def load_block(A, s: int, e: int, dtype, prepare) -> np.ndarray:
-    """Rows s:e of `A` as a C-contiguous array of `dtype`, through `prepare` (the rescaling the
-    exact path applies); a memory map is read into memory and its pages released."""
-    out = prepare(np.ascontiguousarray(A[s:e], dtype=dtype))
-    if isinstance(A, np.memmap):
-        if np.shares_memory(out, A):
-            out = out.copy()
-        release(A)
-    return out
 
 
 def knn_blocked(
