@@ -106,6 +106,8 @@ def test_same_types_rules_and_distances_as_exact(metric, dtype):
     Q = X[:50] + 0.01
     res = knn(X, 6, metric=metric, query=Q, **ONE_THREAD)
     check_like_exact(res, knn(X, 6, metric=metric, query=Q))
+    one = knn(X, 6, metric=metric, query=Q[:1], **ONE_THREAD)  # usearch answers one row apart
+    check_like_exact(one, knn(X, 6, metric=metric, query=Q[:1]))
     res = knn(X, 6, metric=metric, exclude_self=False, **ONE_THREAD)
     check_like_exact(res, knn(X, 6, metric=metric, exclude_self=False), exclude_self=False)
 

@@ -169,10 +169,7 @@ def approx_search(X, k, metric, Q, exclude, *, dtype, prepare, options, n_thread
     keys = np.empty((m, k))
     for s, e in blocks(m, _CHUNK_ROWS):
         Qb = load_block(src, s, e, dtype, prepare)
-        found = index.search(Qb, count, threads=threads)
-        cand = np.asarray(found.keys).astype(np.int64, copy=False).reshape(e - s, -1)
-        cols = np.arange(cand.shape[1])
-        ok = cols[None, :] < np.asarray(found.counts).reshape(-1, 1)
+        cand, ok = _found(index.search(Qb, count, threads=threads), e - s, count)
         ok &= (cand >= 0) & (cand < n)
         if excl:
             ok &= cand != np.arange(s, e)[:, None]
@@ -209,6 +206,18 @@ def approx_search(X, k, metric, Q, exclude, *, dtype, prepare, options, n_thread
         n_exact_rows=int(missing.size),
     )
     return idx, keys, info
+
+
+def _found(matches, m: int, count: int):
+    """(keys, valid) of usearch search results as (m, count) arrays; a search of one row returns
+    ``Matches`` (only the keys found), of several ``BatchMatches`` (padded, with ``counts``)."""
+    keys = np.asarray(matches.keys).astype(np.int64).reshape(m, -1)[:, :count]
+    counts = getattr(matches, "counts", None)
+    counts = np.full(m, keys.shape[1]) if counts is None else np.asarray(counts).reshape(m)
+    cand = np.zeros((m, count), dtype=np.int64)
+    cand[:, : keys.shape[1]] = keys
+    ok = np.arange(count)[None, :] < np.minimum(counts, keys.shape[1])[:, None]
+    return cand, ok
 
 
 class _Rows:
