@@ -197,7 +197,7 @@ def approx_search(X, k, metric, Q, exclude, *, dtype, prepare, options, n_thread
         X, src, idx, k, metric, self_join, exclude, dtype, prepare, n_threads, options
     )
     info = ApproxInfo(
-        backend=f"usearch {usearch.__version__}",
+        backend=f"usearch {getattr(usearch, '__version__', '(unknown version)')}",
         params=params,
         recall=recall,
         recall_stderr=stderr,

@@ -177,7 +177,7 @@ def knn(
     n = X.shape[0]
     self_join = query is None
     if self_join:
-        dtype = float_dtype(X) if X.dtype.kind == "f" else np.dtype(np.float64)
+        dtype = float_dtype(X)
         exclude = bool(exclude_self)
     else:
         Q = as_data(query, "query")
@@ -258,9 +258,7 @@ def _knn(
 def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) -> KNNResult:
     """The search over blocks of rows: memory maps (exact) or the approximate method; the
     rescaling of the exact path is applied to each block as it is read."""
-    dtype = float_dtype(X) if Q is None else float_dtype(X, Q)
-    if X.dtype.kind != "f" or (Q is not None and Q.dtype.kind != "f"):
-        dtype = np.dtype(np.float64)
+    dtype = float_dtype(X) if Q is None else float_dtype(X, Q)  # float64 for integer input
     e = 0
     if metric == "cosine":
         prepare = _rescale_rows
