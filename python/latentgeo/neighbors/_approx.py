@@ -63,7 +63,9 @@ class ApproxInfo:
         (NaN when ``recall_sample=0``).
     recall_stderr : float
         Standard error of `recall` (with the finite-population correction; 0 when every row
-        was checked, NaN for fewer than two rows).
+        was checked, NaN for fewer than two rows). It is also 0 when no checked row missed a
+        neighbour; the share of rows with misses is then below about ``3 / n_checked`` (95 %,
+        the rule of three), which bounds the recall deficit.
     n_checked : int
         Rows checked against the exact kernel.
     seed : int
