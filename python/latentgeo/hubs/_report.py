@@ -219,8 +219,8 @@ def hubness(
     progress : bool
         Show a progress bar for the kNN search.
     method : {"exact", "approximate"}
-        kNN method for vectors (see :func:`latentgeo.knn`). The approximate one makes n of a
-        million and more feasible; its estimated recall is reported in ``approx``. Missed
+        kNN method for vectors (see :func:`latentgeo.knn`). The approximate one is for a
+        million points and more; its estimated recall is reported in ``approx``. Missed
         neighbours inflate the skewness and the antihub count (see the README).
     method_options : dict, optional
         Options of ``method="approximate"`` (see :func:`latentgeo.knn`).

@@ -144,10 +144,11 @@ def knn(
     method : {"exact", "approximate"}
         ``"approximate"``: candidates from an HNSW graph (the optional usearch package,
         ``pip install 'latentgeo[ann]'``), then re-ranked exactly as below, and a recall
-        estimate in ``result.approx``. Much faster for large n; some true neighbours may be
-        missed. Reproducible for a fixed `seed` with ``n_threads=1``; with several threads
-        the graph depends on the order in which threads insert points, so the candidates (and
-        the recall) can vary slightly from run to run.
+        estimate in ``result.approx``. Some true neighbours may be missed; on two cores it
+        only pays off from about 10^6 points at d = 384 (``benches/README.md``).
+        Reproducible for a fixed `seed` with ``n_threads=1``; with several threads the graph
+        depends on the order in which threads insert points, so the candidates (and the
+        recall) can vary slightly from run to run.
     method_options : dict, optional
         Only for ``"approximate"`` (an error otherwise): ``connectivity`` (HNSW M, default 16),
         ``expansion_add`` (efConstruction, default 128), ``expansion_search`` (ef, default
