@@ -57,6 +57,7 @@ def knn(
     self_offset: Optional[int] = None,
     n_threads: Optional[int] = None,
     progress: _Progress = None,
+    keys: bool = False,
 ) -> Tuple[_I64, Union[_F32, _F64]]: ...
 def k_occurrence(indices: npt.NDArray[np.int64], *, n_index: int) -> _I64: ...
 def dijkstra(

@@ -42,7 +42,9 @@ def as_float_matrix(
     check_matrix_shape(arr, name, allow_empty=allow_empty)
     if dtype is None:
         dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    # Aligned too: arrays unpickled from a byte buffer (e.g. sent by a Dask worker) can sit at
+    # any offset, which the kernels refuse.
+    arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
     for s in range(0, arr.shape[0], _FINITE_ROWS):  # bounded temporaries for large inputs
         check_finite_rows(arr[s : s + _FINITE_ROWS], name, s)
     return arr

@@ -91,16 +91,36 @@ pub fn knn<T: Real>(
     params: &KnnParams,
     monitor: &Monitor,
 ) -> Result<Neighbors<T>> {
-    with_threads(params.n_threads, || search(data, query, params, monitor))?
+    with_threads(params.n_threads, || {
+        search(data, query, params, monitor, |s, e| s.report(e))
+    })?
 }
 
-/// [`knn`] on the current rayon pool.
-fn search<T: Real>(
+/// [`knn`], but with the exact f64 ranking value of each neighbour (ascending; for
+/// [`Metric::InnerProduct`] the negated similarity) instead of the reported distance in `T`.
+///
+/// The ranking value of a (query row, data row) pair depends on those two rows only, so top-k
+/// lists of one query against disjoint blocks of the data merge exactly by (value, index): this
+/// is what a distributed search merges.
+pub fn knn_keys<T: Real>(
     data: Matrix<'_, T>,
     query: Option<Matrix<'_, T>>,
     params: &KnnParams,
     monitor: &Monitor,
-) -> Result<Neighbors<T>> {
+) -> Result<Neighbors<f64>> {
+    with_threads(params.n_threads, || {
+        search(data, query, params, monitor, |_, e| e)
+    })?
+}
+
+/// [`knn`] on the current rayon pool; `out` turns an exact ranking value into the output.
+fn search<T: Real, U: Copy + Send>(
+    data: Matrix<'_, T>,
+    query: Option<Matrix<'_, T>>,
+    params: &KnnParams,
+    monitor: &Monitor,
+    out: impl Fn(&Search<'_, '_, T>, f64) -> U + Sync,
+) -> Result<Neighbors<U>> {
     let (n, d) = (data.rows, data.cols);
     let q = query.unwrap_or(data);
     validate(data, q, params)?;
@@ -117,7 +137,7 @@ fn search<T: Real>(
     let what = format!("the k = {k} neighbours of {m} query rows");
     let len = buffers::product(&[m, k], &what)?;
     let mut indices: Vec<i64> = buffers::zeros(len, &what)?;
-    let mut distances = buffers::filled(len, T::ZERO, &what)?;
+    let mut distances = buffers::filled(len, out(&search, 0.0), &what)?;
     // The m selection heaps are allocated one by one: check first that they fit together.
     let pool = search.pool();
     let cand = format!("the {pool} candidates kept for each of {m} query rows");
@@ -136,7 +156,7 @@ fn search<T: Real>(
         .for_each(|(i, ((idx_out, dist_out), heap))| {
             for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
                 idx_out[slot] = j as i64;
-                dist_out[slot] = search.report(e);
+                dist_out[slot] = out(&search, e);
             }
         });
     Ok(Neighbors {

@@ -195,3 +195,45 @@ fn bad_input_is_an_error() {
     );
     assert!(Matrix::new(&data, 3, 2).is_err());
 }
+
+#[test]
+fn keys_are_the_unreported_ranking_values_and_merge_across_blocks() {
+    // knn_keys returns the neighbours of knn with their exact f64 ranking values; top-k lists of
+    // disjoint data blocks merged by (value, index) are the top k of all the data.
+    let (n, d, k) = (90, 5, 6);
+    let data: Vec<f32> = lcg(7, n * d).iter().map(|&v| v as f32).collect();
+    let m = Matrix::new(&data, n, d).unwrap();
+    for metric in [Metric::Euclidean, Metric::Cosine, Metric::InnerProduct] {
+        let p = KnnParams {
+            k,
+            metric,
+            self_offset: None,
+            n_threads: Some(2),
+        };
+        let full = knn_keys(m, Some(m), &p, &Monitor::new()).unwrap();
+        let reported = knn(m, Some(m), &p, &Monitor::new()).unwrap();
+        assert_eq!(full.indices, reported.indices);
+        let mut merged: Vec<Vec<(f64, i64)>> = vec![Vec::new(); n];
+        for (lo, hi) in [(0, 31), (31, 32), (32, 90)] {
+            let block = Matrix::new(&data[lo * d..hi * d], hi - lo, d).unwrap();
+            let pb = KnnParams {
+                k: k.min(hi - lo),
+                ..p
+            };
+            let part = knn_keys(block, Some(m), &pb, &Monitor::new()).unwrap();
+            for (i, row) in merged.iter_mut().enumerate() {
+                for s in 0..part.k {
+                    let at = i * part.k + s;
+                    row.push((part.distances[at], part.indices[at] + lo as i64));
+                }
+            }
+        }
+        for (i, mut row) in merged.into_iter().enumerate() {
+            row.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let idx: Vec<i64> = row[..k].iter().map(|e| e.1).collect();
+            let keys: Vec<f64> = row[..k].iter().map(|e| e.0).collect();
+            assert_eq!(idx, full.indices[i * k..(i + 1) * k]);
+            assert_eq!(keys, full.distances[i * k..(i + 1) * k]);
+        }
+    }
+}

@@ -98,9 +98,9 @@ def test_audit_json_without_file(capsys):
 
 def test_audit_file(capsys, example_npy, example):
     got = run_json(capsys, "audit", example_npy, "--k", 5)
-    assert list(got["sections"]) == ["array", "hubness", "geodesic"]
+    assert list(got["sections"]) == ["array", "hubness", "whitening", "geodesic"]
     no_geo = run_json(capsys, "audit", example_npy, "--k", 5, "--no-geodesic")
-    assert list(no_geo["sections"]) == ["array", "hubness"]
+    assert list(no_geo["sections"]) == ["array", "hubness", "whitening"]
     arr = got["sections"]["array"]
     norms = np.linalg.norm(example.astype(np.float64), axis=1)
     assert (arr["rows"], arr["dims"], arr["dtype"]) == (600, 32, "float32")

@@ -148,7 +148,9 @@ def test_log_snr_strictly_decreasing(proc, a, b):
     if t1 == t2:
         return
     assert proc.log_snr(t1) > proc.log_snr(t2)
-    assert proc.sigma(t1) < proc.sigma(t2)
+    # sigma saturates near 1 at t_max (VPCosine: t1, t2 one ulp apart give the same float), so
+    # it is only non-decreasing in floating point; strictness is the log-SNR's job above.
+    assert proc.sigma(t1) <= proc.sigma(t2)
     assert proc.s(t1) >= proc.s(t2)
 
 

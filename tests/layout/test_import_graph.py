@@ -128,6 +128,32 @@ def test_layers_point_down():
             assert not [d for d in deps if d.startswith("latentgeo.cli")], module
 
 
+def _imported(nodes):
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module or ""
+
+
+def test_only_scale_imports_dask():
+    """dask, distributed and cloudpickle are the optional extra: only latentgeo.scale imports
+    them, and the CLI (for --scheduler / --workers) only inside functions; only the CLI imports
+    latentgeo.scale, also only inside functions."""
+    extra = ("dask", "distributed", "cloudpickle")
+    for path in PKG.rglob("*.py"):
+        module = _module_name(path)
+        if module.startswith("latentgeo.scale"):
+            continue
+        tree = ast.parse(path.read_text())
+        # The CLI may import them lazily; nothing may at module level.
+        nodes = tree.body if module.startswith("latentgeo.cli") else ast.walk(tree)
+        assert not [n for n in _imported(nodes) if n.split(".")[0] in extra], module
+    for module, deps in import_graph().items():
+        if not module.startswith(("latentgeo.scale", "latentgeo.cli")):
+            assert not [d for d in deps if d.startswith("latentgeo.scale")], module
+
+
 @pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
 def test_module_size(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES

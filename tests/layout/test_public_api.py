@@ -29,7 +29,11 @@ multiway_softmax_ce exact_accuracy exact_loss gumbel_accuracy accuracy smoothed_
 expected_accuracy_mc
 """.split()
 
-SUBPACKAGES = ["neighbors", "hubs", "geodesics", "unargmax", "whitening", "losses", "diffusion"]
+SUBPACKAGES = [
+    "neighbors", "hubs", "geodesics", "unargmax", "whitening", "losses", "diffusion", "audits"
+]  # fmt: skip
+# Names added after the layout (issue 17: the audit report).
+ADDED = ["audit", "AuditReport", "AuditSection"]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +57,10 @@ def test_subpackage_all_is_exact_and_public(name):
 
 
 def test_flat_names_are_the_subpackage_objects():
-    from latentgeo import geodesics, hubs, neighbors, unargmax, whitening
+    from latentgeo import audits, geodesics, hubs, neighbors, unargmax, whitening
+
+    for name in ADDED:
+        assert name in latentgeo.__all__ and getattr(latentgeo, name) is getattr(audits, name)
 
     assert latentgeo.knn is neighbors.knn
     assert latentgeo.hubness is hubs.hubness
@@ -71,3 +78,25 @@ def test_no_function_shadows_a_module():
         obj = getattr(latentgeo, name)
         if name in modules:
             assert type(obj).__name__ == "module", f"latentgeo.{name} shadows a submodule"
+
+
+def test_scale_is_public_and_optional():
+    """latentgeo.scale (the Dask extra) has an exact public __all__; nothing else imports it."""
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    mod = importlib.import_module("latentgeo.scale")
+    assert len(set(mod.__all__)) == len(mod.__all__)
+    for attr in mod.__all__:
+        assert not attr.startswith("_") and hasattr(mod, attr), attr
+
+
+def test_the_core_never_imports_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, latentgeo, latentgeo.cli\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad and 'latentgeo.scale' not in sys.modules, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

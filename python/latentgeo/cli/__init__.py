@@ -1,8 +1,8 @@
 """Command line: ``latentgeo hubness | audit | sample-hubs | unargmax | geodesic | sample``
 (``python -m latentgeo``).
 
-``unargmax`` also reads ``.safetensors`` files (see :mod:`latentgeo.unargmax`). Every other
-command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
+``unargmax`` and ``audit`` also read ``.safetensors`` files (see :mod:`latentgeo.unargmax`).
+Every other command reads a 2-D ``.npy`` file (or one array of an ``.npz`` file, chosen with
 ``--key``) and prints a human-readable report, or JSON with ``--json``. Errors print one line,
 ``latentgeo: error: ...``, on stderr and exit with status 2.
 """
@@ -17,7 +17,8 @@ from .. import __version__
 from ..datasets import EXAMPLE_KINDS
 from ..hubs import REDUCTIONS
 from ..neighbors import KNN_METHODS
-from ._audit import _cmd_audit
+from ._audit import _add_audit_arguments, _cmd_audit
+from ._dask import add_dask_options
 from ._geodesic import _add_geodesic_parser
 from ._hubness import _cmd_hubness, _cmd_sample_hubs
 from ._io import PROG, CLIError, _add_common, _add_input, _Parser
@@ -50,28 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="kNN method (default exact; approximate needs pip install 'latentgeo[ann]' and "
         "reports its estimated recall)",
     )
+    add_dask_options(p)
     p.set_defaults(func=_cmd_hubness)
 
     p = sub.add_parser(
         "audit",
-        help="report on an embedding or softmax-weight matrix",
-        description="Report on an embedding or softmax-weight matrix: shape, norms, hubness. "
-        "Without FILE, a built-in example is audited.",
+        help="report on an embedding or softmax-weight matrix, with verdicts",
+        description="Report on an embedding or softmax-weight matrix: one plain-words verdict "
+        "per section (array, hubness, whitening, geodesic; unargmaxable with --softmax), the "
+        "thresholds it uses and the latentgeo call to try next; --html also writes a "
+        "self-contained page with plots. FILE is a .npy (memory-mapped), .npz or .safetensors "
+        "(F32, F16, BF16, F64) file; without FILE, a built-in example is audited.",
     )
-    _add_input(p, optional=True)
+    p.add_argument("file", nargs="?", metavar="FILE", help=".npy, .npz or .safetensors file")
+    p.add_argument("--key", metavar="NAME", help="array or tensor to read from an .npz or "
+                   ".safetensors file")  # fmt: skip
     _add_common(p, k=10)
-    p.add_argument(
-        "--example",
-        choices=EXAMPLE_KINDS,
-        help="built-in example to audit when no FILE is given (default embeddings)",
-    )
-    p.add_argument(
-        "--softmax",
-        action="store_true",
-        help="treat the rows as the weights of a bias-free softmax layer and add an "
-        "'unargmaxable' section (exact LP-backed check; off by default, also for --example "
-        "softmax, because it costs far more than the other sections on large matrices)",
-    )
+    _add_audit_arguments(p, EXAMPLE_KINDS)
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser(

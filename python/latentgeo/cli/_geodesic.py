@@ -1,4 +1,4 @@
-"""``latentgeo geodesic`` and the audit's geodesic section."""
+"""``latentgeo geodesic`` (and the audit's ``--no-geodesic`` flag)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from ..geodesics import geodesic, geodesic_scores, summarize
 from ..neighbors import COMPONENT_POLICIES, connected_components, knn_graph
+from ._dask import add_dask_options, dask_client
 from ._io import (
     CLIError,
     _add_common,
@@ -20,10 +21,6 @@ from ._io import (
     _use_progress,
     load_matrix,
 )
-
-#: Evenly spaced source rows sampled by the "geodesic" audit section.
-GEODESIC_AUDIT_SOURCES = 32
-
 
 #: Points listed by ``latentgeo geodesic --centre`` when --top is not given.
 GEODESIC_TOP = 10
@@ -55,62 +52,23 @@ def _finite_summary(values: np.ndarray) -> dict:
     }
 
 
-def _direct_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
-    """(len(A), len(B)) float64 distances as knn_graph measures them (zero vector: cosine 1)."""
-    A, B = A.astype(np.float64), B.astype(np.float64)
-    if metric == "cosine":
-        na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
-        Ua = np.divide(A, na[:, None], out=np.zeros_like(A), where=na[:, None] > 0)
-        Ub = np.divide(B, nb[:, None], out=np.zeros_like(B), where=nb[:, None] > 0)
-        return np.maximum(1.0 - Ua @ Ub.T, 0.0)
-    from scipy.spatial.distance import cdist
-
-    return cdist(A, B, metric=metric)
-
-
-def audit_geodesic(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
-    """Connectivity of the k-NN union graph and how much longer geodesics are than chords.
-
-    Runs by default; ``latentgeo audit --no-geodesic`` leaves the section out (returns None).
-    The ratio geodesic / direct distance (in ``--metric``) is taken over the pairs (s, j) of
-    up to :data:`GEODESIC_AUDIT_SOURCES` evenly spaced sources s and every other point j that
-    is reachable and not a duplicate of s; it is >= 1 for euclidean, and large where the data
-    lie on a curved manifold.
-    """
-    if not getattr(args, "geodesic", False):
-        return None
-    n = X.shape[0]
-    if args.metric not in ("euclidean", "sqeuclidean", "cosine"):
-        return {"skipped": f"metric {args.metric!r} is not a distance"}
-    if n < 2:
-        return {"skipped": "fewer than 2 rows"}
-    k = min(args.k, n - 1)
-    g = knn_graph(X, k, metric=args.metric, n_threads=args.threads)
-    n_comp, labels = connected_components(g)
-    src = np.unique(np.linspace(0, n - 1, min(n, GEODESIC_AUDIT_SOURCES)).round().astype(np.int64))
-    D = geodesic(g, src, dtype=np.float64, n_threads=args.threads)
-    direct = _direct_distances(X[src], X, args.metric)
-    other = np.ones(D.shape, dtype=bool)
-    other[np.arange(src.size), src] = False
-    reachable = other & np.isfinite(D)
-    use = reachable & (direct > 0)
-    ratio = D[use] / direct[use]
-    return {
-        "k": int(k),
-        "n_components": int(n_comp),
-        "largest_component": int(np.bincount(labels).max()),
-        "sampled_sources": int(src.size),
-        "pairs": int(use.sum()),
-        "unreachable_pairs": int((other & ~np.isfinite(D)).sum()),
-        "ratio_median": float(np.median(ratio)) if ratio.size else None,
-        "ratio_p90": float(np.percentile(ratio, 90)) if ratio.size else None,
-    }
-
-
 def _cmd_geodesic(args: argparse.Namespace) -> int:
+    if args.sources is None and (args.scheduler is not None or args.workers is not None):
+        raise CLIError("--scheduler and --workers apply to --sources (not to --centre)")
     with contextlib.ExitStack() as stack:
         out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        args.client = stack.enter_context(dask_client(args))
         return _run_geodesic(args, out)
+
+
+def _geodesic_rows(g, src, X, args, progress):
+    """Geodesic rows of the sources, on the Dask client when there is one."""
+    opts = dict(dtype=np.float64, policy=args.policy, X=X, metric=args.metric)
+    if args.client is None:
+        return geodesic(g, src, n_threads=args.threads, progress=progress, **opts)
+    from ..scale import geodesic as dask_geodesic
+
+    return dask_geodesic(g, src, n_threads=args.threads, **opts).compute(scheduler=args.client)
 
 
 def _run_geodesic(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int:
@@ -131,16 +89,7 @@ def _run_geodesic(args: argparse.Namespace, out: Optional[_AtomicOutput]) -> int
         src = np.array(args.sources, dtype=np.int64)
         if args.top is not None and not 1 <= args.top < n:
             raise CLIError(f"--top must be between 1 and {n - 1} (the points but the source)")
-        dist = geodesic(
-            g,
-            src,
-            dtype=np.float64,
-            policy=args.policy,
-            X=X,
-            metric=args.metric,
-            n_threads=args.threads,
-            progress=progress,
-        )
+        dist = _geodesic_rows(g, src, X, args, progress)
         rows = []
         for r, s in enumerate(src.tolist()):
             others = np.delete(dist[r], s)  # the source itself (distance 0) left out
@@ -233,6 +182,7 @@ def _add_geodesic_parser(sub) -> None:
         help="save the distances (--sources: float32, one row per source) or the scores "
         "(--centre: float64) to this .npy file",
     )  # fmt: skip
+    add_dask_options(p)
     p.set_defaults(func=_cmd_geodesic)
     # The audit section is on by default: `latentgeo audit --no-geodesic` leaves it out.
     sub.choices["audit"].add_argument(

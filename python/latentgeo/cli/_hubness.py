@@ -7,6 +7,7 @@ import contextlib
 from typing import Optional
 
 from ..hubs import HubnessReport, hubness, sample_hubs
+from ._dask import dask_client, npy_input
 from ._io import (
     CLIError,
     _AtomicOutput,
@@ -39,26 +40,52 @@ def report_dict(report: HubnessReport, full: bool = False) -> dict:
 
 
 def _cmd_hubness(args: argparse.Namespace) -> int:
-    X, info = load_matrix(args.file, args.key)
-    try:
-        report = hubness(
-            X,
-            args.k,
-            metric=args.metric,
-            hub_size=args.hub_size,
-            reduction=args.reduction,
-            n_threads=args.threads,
-            progress=_use_progress(args, X),
-            method=args.method,
-        )
-    except ImportError as exc:  # the optional backend of --method approximate
-        raise CLIError(str(exc)) from None
+    on_dask = args.scheduler is not None or args.workers is not None
+    if args.method != "exact" and on_dask:
+        raise CLIError("--method approximate runs on one machine; drop --scheduler/--workers")
+    with dask_client(args) as client:
+        if client is None:
+            X, info = load_matrix(args.file, args.key)
+            try:
+                report = hubness(
+                    X,
+                    args.k,
+                    metric=args.metric,
+                    hub_size=args.hub_size,
+                    reduction=args.reduction,
+                    n_threads=args.threads,
+                    progress=_use_progress(args, X),
+                    method=args.method,
+                )
+            except ImportError as exc:  # the optional backend of --method approximate
+                raise CLIError(str(exc)) from None
+        else:
+            report, info = _dask_hubness(args, client)
     if args.json:
         _print_json({"input": info, **report_dict(report, full=args.full)})
     else:
         print(_describe(info))
         print(report.summary())
     return 0
+
+
+def _dask_hubness(args: argparse.Namespace, client):
+    """:func:`latentgeo.scale.hubness` on the client: a .npy FILE is read by the workers."""
+    from ..scale import hubness as dask_hubness
+    from ..scale._inputs import _npy_rows
+
+    path = npy_input(args.file, args.key)
+    if path is None:
+        X, info = load_matrix(args.file, args.key)
+    else:
+        rows = _npy_rows(path)
+        X = path
+        info = {"path": args.file, "key": None, "shape": list(rows.shape), "dtype": str(rows.dtype)}
+    lazy = dask_hubness(
+        X, args.k, metric=args.metric, hub_size=args.hub_size, reduction=args.reduction,
+        n_threads=args.threads,
+    )  # fmt: skip
+    return lazy.compute(scheduler=client), info
 
 
 def _cmd_sample_hubs(args: argparse.Namespace) -> int:

@@ -12,7 +12,11 @@ import numpy as np
 from .. import diffusion
 from ..diffusion import EDM, GRIDS, SAMPLERS, VE, VP, SubVP, VPCosine
 from ..diffusion._spec import example_mixture, load_gmm_spec, mixture_moments
+from ._dask import add_dask_options, dask_client
 from ._io import CLIError, _AtomicOutput, _print_json
+
+#: Samples per Dask task when --batch-size is not given.
+_DASK_BLOCK = 4096
 
 #: Processes of ``latentgeo sample --process`` (their default parameters).
 SAMPLE_PROCESSES = ("vp", "subvp", "cosine", "ve", "edm")
@@ -55,21 +59,28 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     progress = not (args.no_progress or args.json) and sys.stderr.isatty()
     with contextlib.ExitStack() as stack:
         out = None if args.out is None else stack.enter_context(_AtomicOutput(args.out))
+        client = stack.enter_context(dask_client(args))
         t0 = time.perf_counter()
-        res = diffusion.sample(
-            process,
-            gmm,
+        opts = dict(
             shape=(args.n, gmm.dim),
             method=args.method,
             steps=args.steps,
             grid=args.grid,
             denoise_final=args.denoise_final or None,
             seed=args.seed,
-            batch_size=args.batch_size,
-            progress=progress,
             n_threads=args.threads,
             **extra,
         )
+        if client is None:
+            res = diffusion.sample(
+                process, gmm, batch_size=args.batch_size, progress=progress, **opts
+            )
+        else:
+            from ..scale import sample as dask_sample
+
+            block = args.batch_size or _DASK_BLOCK
+            lazy = dask_sample(process, gmm, block_samples=block, return_result=True, **opts)
+            res = lazy.compute(scheduler=client)
         seconds = time.perf_counter() - t0
         x = res.x.astype(args.dtype, copy=False)
         if not np.isfinite(x).all():
@@ -84,6 +95,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.loglik is not None:
         sub = x[: args.loglik]
         ll = diffusion.log_likelihood(process, gmm, sub, seed=args.seed, n_threads=args.threads)
+        # (in this process, also with --scheduler/--workers: a check on M samples)
         try:
             data_lp = float(gmm.log_prob(sub).mean())
         except ValueError:  # singular covariances: p_0 has no density
@@ -243,4 +255,5 @@ def _add_sample_parser(sub) -> None:
         "--no-progress", "--quiet", dest="no_progress", action="store_true",
         help="never show a progress bar (none is shown with --json either)",
     )  # fmt: skip
+    add_dask_options(p)
     p.set_defaults(func=_cmd_sample)

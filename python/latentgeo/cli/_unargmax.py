@@ -1,4 +1,4 @@
-"""``latentgeo unargmax`` and the audit's unargmaxable section."""
+"""``latentgeo unargmax``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 
 from .._json import plain
 from ..unargmax import list_tensors, load_weights, unargmaxable
-from ._io import CLIError, _positive_float, _use_progress
+from ._dask import add_dask_options, dask_client
+from ._io import CLIError, _positive_float
 
 #: The order in which the pipeline stages of latentgeo.unargmaxable run.
 UNARGMAX_STAGES = ("screen", "heuristic", "lp")
@@ -88,18 +89,6 @@ def unargmax_summary(report) -> dict:
     return out
 
 
-def audit_unargmaxable(X: np.ndarray, args: argparse.Namespace) -> Optional[dict]:
-    """Unargmaxable classes of X read as a bias-free softmax weight matrix (V, d).
-
-    Runs only with ``latentgeo audit --softmax``; returns None (section left out) otherwise.
-    """
-    if not getattr(args, "softmax", False):
-        return None
-    report = unargmaxable(X, None, n_threads=args.threads, progress=_use_progress(args, X))
-    _verify(report)
-    return unargmax_summary(report)
-
-
 def _cmd_unargmax(args: argparse.Namespace) -> int:
     W, b = load_weights(args.file, args.weight, args.bias)
     stored = list_tensors(args.file)
@@ -113,14 +102,20 @@ def _cmd_unargmax(args: argparse.Namespace) -> int:
         "bias_dtype": None if args.bias is None else stored[args.bias][0],
     }
     progress = not args.no_progress and sys.stderr.isatty()
-    report = unargmaxable(
-        W,
-        b,
-        bounds=args.bounds,
-        classes=_class_ids(args.classes, W.shape[0]),
-        n_threads=args.threads,
-        progress=progress,
-    )
+    classes = _class_ids(args.classes, W.shape[0])
+    with dask_client(args) as client:
+        if client is None:
+            report = unargmaxable(
+                W, b, bounds=args.bounds, classes=classes, n_threads=args.threads,
+                progress=progress,
+            )  # fmt: skip
+        else:
+            from ..scale import unargmaxable as dask_unargmaxable
+
+            lazy = dask_unargmaxable(
+                W, b, bounds=args.bounds, classes=classes, n_threads=args.threads
+            )
+            report = lazy.compute(scheduler=client)
     if not args.no_verify:
         _verify(report)
     summary = unargmax_summary(report)
@@ -183,4 +178,5 @@ def _add_unargmax_parser(sub) -> None:
         help="skip the independent float64 re-check of every witness and certificate "
         "(UnargmaxReport.verify; it runs by default and fails the command if any check fails)",
     )  # fmt: skip
+    add_dask_options(p)
     p.set_defaults(func=_cmd_unargmax)

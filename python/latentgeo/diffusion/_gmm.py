@@ -34,7 +34,7 @@ def _as_vector(v, name: str) -> np.ndarray:
     arr = np.asarray(v)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.require(arr, dtype=np.float64, requirements=["C", "A"])  # aligned for Rust
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -62,7 +62,7 @@ class GaussianMixture:
     Instances are immutable.
     """
 
-    __slots__ = ("_core", "_means", "covariance_type", "n_components", "dim", "n_threads")
+    __slots__ = ("_core", "_means", "_args", "covariance_type", "n_components", "dim", "n_threads")
 
     def __init__(
         self,
@@ -97,10 +97,17 @@ class GaussianMixture:
             _core.GaussianMixtureCore(w, m, c.ravel(), covariance_type=covariance_type),
         )
         set_(self, "_means", _readonly(m))
+        set_(self, "_args", (_readonly(w), _readonly(c)))  # as given: pickles rebuild from them
         set_(self, "covariance_type", covariance_type)
         set_(self, "n_components", k)
         set_(self, "dim", d)
         set_(self, "n_threads", check_n_threads(n_threads))
+
+    def __reduce__(self):
+        # Rebuilt from the parameters as given (not the renormalised weights), so that a copy
+        # (e.g. on a Dask worker) evaluates bit for bit like the original.
+        w, c = self._args
+        return (_rebuild, (w, self._means, c, self.covariance_type, self.n_threads))
 
     def __setattr__(self, name, value):
         raise AttributeError("GaussianMixture is immutable")
@@ -260,3 +267,8 @@ class GaussianMixture:
             x = np.einsum("nij,nj->ni", roots[labels], z)
         x += self.means[labels]
         return (x, labels) if return_labels else x
+
+
+def _rebuild(weights, means, covariances, covariance_type, n_threads) -> GaussianMixture:
+    """Unpickle a :class:`GaussianMixture`."""
+    return GaussianMixture(weights, means, covariances, covariance_type, n_threads=n_threads)

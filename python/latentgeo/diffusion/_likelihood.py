@@ -86,6 +86,7 @@ def log_likelihood(
     first_step: Optional[float] = None,
     max_steps: int = 10_000,
     seed: int = 0,
+    first_index: int = 0,
     batch_size: Optional[int] = None,
     progress: bool = False,
     n_threads: Optional[int] = None,
@@ -123,6 +124,9 @@ def log_likelihood(
         What a plain callable predicts.
     rtol, atol, first_step, max_steps, seed, batch_size, progress, n_threads
         As in :func:`sample` (`seed` keys the probes).
+    first_index : int
+        Index of the first data point: Hutchinson probes of row i are those of point
+        ``first_index + i``, so runs over consecutive ranges give the values of one run.
 
     Returns
     -------
@@ -147,6 +151,7 @@ def log_likelihood(
     steps = check_int(steps, "steps", low=1)
     rtol, atol, first_step, max_steps = _adaptive_options(rtol, atol, first_step, max_steps)
     seed = _seed(seed)
+    first_index = check_int(first_index, "first_index", low=0)
     n_threads = check_n_threads(n_threads)
     lo_t = process.t_min if t_start is None else float(process.check_t(t_start, "t_start")[0])
     hi_t = process.t_max if t_end is None else float(process.check_t(t_end, "t_end")[0])
@@ -179,7 +184,7 @@ def log_likelihood(
                 probes=probes,
                 probe=probe,
                 seed=seed,
-                first_index=lo,
+                first_index=first_index + lo,
                 rtol=rtol,
                 atol=atol,
                 first_step=first_step,

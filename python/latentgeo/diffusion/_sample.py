@@ -191,6 +191,7 @@ def sample(
     first_step: Optional[float] = None,
     max_steps: int = 10_000,
     seed: int = 0,
+    first_index: int = 0,
     batch_size: Optional[int] = None,
     save_every: Optional[int] = None,
     callback: Optional[Callable] = None,
@@ -250,6 +251,10 @@ def sample(
         most attempted steps per sample.
     seed : int
         Seed of the counter-based noise (prior draws, SDE noise).
+    first_index : int
+        Index of the first sample: row i draws the noise of sample ``first_index + i``. Runs
+        over consecutive index ranges (e.g. on Dask workers) together give the samples of one
+        run, bit for bit.
     batch_size : int, optional
         Integrate this many samples at a time (results do not change).
     save_every : int, optional
@@ -285,6 +290,7 @@ def sample(
     n_corrector = check_int(n_corrector, "n_corrector", low=0)
     rtol, atol, first_step, max_steps = _adaptive_options(rtol, atol, first_step, max_steps)
     seed = _seed(seed)
+    first_index = check_int(first_index, "first_index", low=0)
     n_threads = check_n_threads(n_threads)
     save = 0 if save_every is None else check_int(save_every, "save_every", low=1)
     if callback is not None and not callable(callback):
@@ -297,7 +303,7 @@ def sample(
     if x is None:
         if shape is None:
             raise ValueError("pass the initial states x or their shape")
-        x0 = prior_sample(process, shape, seed)
+        x0 = prior_sample(process, shape, seed, first_index)
         out_dtype = np.dtype(np.float64)
     else:
         if shape is not None:
@@ -334,13 +340,13 @@ def sample(
                 snr=snr,
                 n_corrector=n_corrector,
                 seed=seed,
-                first_index=lo,
+                first_index=first_index + lo,
                 rtol=rtol,
                 atol=atol,
                 first_step=first_step,
                 max_steps=max_steps,
                 save_every=save,
-                callback=_wrap_callback(callback, lo),
+                callback=_wrap_callback(callback, first_index + lo),
                 progress=bar if progress else None,
                 n_threads=n_threads,
             )

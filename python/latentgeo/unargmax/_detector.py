@@ -58,7 +58,7 @@ def _as_weights(W) -> np.ndarray:
     if d == 0:
         raise ValueError(f"W has no columns: it has shape {arr.shape}")
     dtype = np.float32 if arr.dtype in (np.float16, np.float32) else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr = np.require(arr, dtype=dtype, requirements=["C", "A"])  # aligned for Rust
     if not np.isfinite(arr).all():
         r, c = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"W contains NaN or infinite values (first at row {r}, column {c})")
@@ -75,7 +75,7 @@ def _as_bias(b, V: int) -> Optional[np.ndarray]:
         raise TypeError(f"b must hold real numbers, got dtype {arr.dtype}")
     if arr.shape != (V,):
         raise ValueError(f"b must have shape ({V},) to match W's {V} rows, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.require(arr, dtype=np.float64, requirements=["C", "A"])
     if not np.isfinite(arr).all():
         raise ValueError(
             f"b contains NaN or infinite values (first at {np.flatnonzero(~np.isfinite(arr))[0]})"
@@ -185,8 +185,13 @@ def unargmaxable(
             n_threads=n_threads,
             progress=bar,
         )
-    total = time.perf_counter() - t0
+    return _report(raw, W, b, e, cls, bounds, tol, time.perf_counter() - t0)
 
+
+def _report(raw, W, b, e, cls, bounds, tol, total) -> UnargmaxReport:
+    """The report of the core's `raw` verdicts on the classes `cls` (None: all) of W and b,
+    decided on (W, b) * 2**-e; `total` seconds."""
+    V, d = W.shape
     classes_out = np.arange(V, dtype=np.int64) if cls is None else cls
     status = _STATUS[raw["status"]]
     stage = _STAGE[raw["stage"]]

@@ -1,0 +1,136 @@
+"""latentgeo.scale.k_occurrence / hubness / unargmaxable equal the single-process results."""
+
+import numpy as np
+import pytest
+
+import latentgeo
+
+da = pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
+scale = pytest.importorskip("latentgeo.scale")
+
+
+def assert_reports_equal(a, b, skip=("timings",)):
+    assert type(a) is type(b)
+    for name in a.__dataclass_fields__:
+        if name in skip:
+            continue
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+        elif isinstance(x, dict):
+            assert x.keys() == y.keys(), name
+            for key in x:
+                u, v = x[key], y[key]
+                pairs = zip(u, v) if isinstance(u, tuple) else [(u, v)]
+                assert all(np.array_equal(p, q) for p, q in pairs), (name, key)
+        elif isinstance(x, float) and np.isnan(x):
+            assert np.isnan(y), name
+        else:
+            assert x == y, name
+
+
+@pytest.fixture(scope="module")
+def points():
+    X = latentgeo.datasets.make_example(n=240, d=12, seed=3).astype(np.float32)
+    X[100:104] = X[5]  # duplicates
+    return X
+
+
+def test_k_occurrence(run, points):
+    Xd = da.from_array(points, chunks=((50, 1, 100, 89), 12))
+    nk = run(lambda: scale.k_occurrence(Xd, 6))
+    assert nk.dtype == np.int64 and np.array_equal(nk, latentgeo.k_occurrence(points, 6))
+
+
+def test_k_occurrence_of_a_lazy_knn(sync, points):
+    lazy = scale.knn(da.from_array(points, chunks=(64, 12)), 8, metric="cosine")
+    nk = sync(lambda: scale.k_occurrence(lazy, 3, split_every=2))
+    assert np.array_equal(nk, latentgeo.k_occurrence(points, 3, metric="cosine"))
+    with pytest.raises(ValueError, match="k is required"):
+        scale.k_occurrence(points)
+    with pytest.raises(ValueError, match="self-join"):
+        scale.k_occurrence(scale.knn(points, 2, query=points[:5]))
+
+
+@pytest.mark.parametrize("reduction", [None, "mp", "ls", "csls", "dissim"])
+def test_hubness_report(sync, points, reduction):
+    Xd = da.from_array(points, chunks=(70, 12))
+    ref = latentgeo.hubness(points, 5, reduction=reduction)
+    got = sync(lambda: scale.hubness(Xd, 5, reduction=reduction))
+    assert_reports_equal(ref, got, skip=())
+
+
+def test_hubness_on_the_cluster(cluster, points):
+    got = cluster(lambda: scale.hubness(da.from_array(points, chunks=(70, 12)), 4, metric="cosine"))
+    assert_reports_equal(latentgeo.hubness(points, 4, metric="cosine"), got, skip=())
+
+
+def test_hubness_bad_input(points):
+    with pytest.raises(ValueError, match="n_candidates only applies"):
+        scale.hubness(points, 5, n_candidates=20)
+    with pytest.raises(ValueError, match="k=240 must be smaller"):
+        scale.hubness(points, 240, reduction="mp")
+    with pytest.raises(ValueError, match="unknown reduction"):
+        scale.hubness(points, 5, reduction="nope")
+
+
+def weights(rng, V, d, dtype):
+    W = rng.normal(size=(V, d)).astype(dtype)
+    W[3] = 0.5 * (W[1] + W[2])  # inside the hull: unargmaxable without bias
+    W[7] = W[8]  # duplicates
+    return W
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [False, True])
+def test_unargmaxable(run, rng, dtype, bias):
+    W = weights(rng, 700, 6, dtype)
+    b = rng.normal(size=700) if bias else None
+    ref = latentgeo.unargmaxable(W, b)
+    got = run(lambda: scale.unargmaxable(W, b, block_classes=256))
+    assert_reports_equal(ref, got)
+    assert got.verify(raise_on_failure=True) and got.unargmaxable.size > 0
+    assert got.timings.keys() == ref.timings.keys()
+
+
+def test_unargmaxable_class_subset_and_box(sync, rng):
+    W = weights(rng, 600, 5, np.float64)
+    cls = rng.choice(600, size=300, replace=False)
+    ref = latentgeo.unargmaxable(W, classes=cls, bounds=100.0)
+    got = sync(lambda: scale.unargmaxable(W, classes=cls, bounds=100.0, block_classes=256))
+    assert_reports_equal(ref, got)
+    assert got.verify(raise_on_failure=True)
+
+
+def test_unargmaxable_ships_w_once(rng):
+    W = weights(rng, 3000, 32, np.float64)  # 750 kB
+    lazy = scale.unargmaxable(W, block_classes=256)  # 12 tasks
+    size = len(cloudpickle.dumps(dict(lazy.__dask_graph__())))
+    assert W.nbytes < size < 1.5 * W.nbytes + 100_000
+
+
+def test_unargmaxable_bad_input(rng):
+    W = weights(rng, 50, 3, np.float64)
+    with pytest.raises(ValueError, match="multiple of 256"):
+        scale.unargmaxable(W, block_classes=300)
+    with pytest.raises(ValueError, match="at least 256"):
+        scale.unargmaxable(W, block_classes=1)
+    with pytest.raises(ValueError, match="NaN"):
+        scale.unargmaxable(np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match="out of range"):
+        scale.unargmaxable(W, classes=[50])
+
+
+@pytest.mark.parametrize(
+    "method, params", [("mp", {}), ("nicdm", {"nicdm_k": 3}), ("dissim", {}), ("mp_empiric", {})]
+)
+def test_reduce_hubness(sync, points, method, params):
+    Xd = da.from_array(points, chunks=(70, 12))
+    ref = latentgeo.reduce_hubness(points, method, k=5, **params)
+    got = sync(lambda: scale.reduce_hubness(Xd, method, k=5, **params))
+    assert np.array_equal(ref.indices, got.indices) and ref.metric == got.metric
+    assert np.array_equal(ref.distances.view(np.uint8), got.distances.view(np.uint8))
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        scale.reduce_hubness(Xd, "mp", k=5, ls_k=3)

@@ -1,0 +1,125 @@
+"""verify()'s certified float32 pass accepts and rejects exactly what the float64 test does on
+witnesses away from the rounding boundary, and hands the ones near it to float64 (issue 18)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support.strategies import SEEDS, examples
+
+from latentgeo import unargmaxable
+from latentgeo.unargmax import _verify
+
+
+def _float64_failures(rep):
+    """The witness test of before the float32 pass: every witness by float64 scores."""
+    W = rep._W.astype(np.float64)
+    b = np.zeros(rep.V) if rep._b is None else rep._b.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", W, W))
+    test = _verify._Float64Test(W, b, norms, rep.d)
+    out = []
+    for i in np.flatnonzero(rep.status == "argmaxable"):
+        k = int(rep.classes[i])
+        x = rep._witnesses[i] if i in rep._witnesses else rep._alpha[i] * W[k]
+        if not test.ok(k, x, rep.margin[i], i not in rep._witnesses):
+            out.append(int(i))
+    return out
+
+
+def _fast_failures(rep):
+    W = rep._W
+    b = np.zeros(rep.V) if rep._b is None else rep._b.astype(np.float64)
+    arg = np.flatnonzero(rep.status == "argmaxable")
+    return [
+        int(i)
+        for i in _verify.witness_failures(
+            W, b, rep.classes, arg, rep._witnesses, rep._alpha, rep.margin, rep.bounds
+        )
+    ]
+
+
+def _head(seed, V=300, d=6, dtype=np.float32, bias=True):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((V, d)).astype(dtype)
+    W[:5] = 0.4 * W[5:10] + 0.3 * W[10:15]  # interior rows: unargmaxable without bias
+    b = (0.1 * rng.standard_normal(V)).astype(dtype) if bias else None
+    return W, b
+
+
+@examples(15)
+@given(seed=SEEDS, dtype=st.sampled_from([np.float32, np.float64]), bias=st.booleans())
+def test_fast_pass_agrees_with_the_float64_test(seed, dtype, bias):
+    rep = unargmaxable(*_head(seed, dtype=dtype, bias=bias))
+    assert _fast_failures(rep) == _float64_failures(rep) == []
+    # Tamper: a wrong screen scale, an inflated margin, a flipped explicit witness.
+    screen = [i for i in np.flatnonzero(rep.status == "argmaxable") if i not in rep._witnesses]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(screen, size=2, replace=False)
+    rep._alpha[picked[0]] = -rep._alpha[picked[0]]
+    rep.margin[picked[1]] = 2 * rep.margin[picked[1]] + 1.0
+    explicit = sorted(rep._witnesses)
+    if explicit:
+        rep._witnesses[explicit[0]] = -rep._witnesses[explicit[0]]
+    fast, slow = _fast_failures(rep), _float64_failures(rep)
+    assert fast == slow
+    assert {int(picked[0]), int(picked[1])} <= set(fast)
+
+
+def _count_float64_tests(monkeypatch):
+    calls = []
+    real = _verify._Float64Test.ok
+    monkeypatch.setattr(
+        _verify._Float64Test, "ok", lambda self, k, *a: calls.append(k) or real(self, k, *a)
+    )
+    return calls
+
+
+def test_the_float32_pass_decides_almost_every_witness(monkeypatch):
+    rep = unargmaxable(*_head(5, V=2000, d=16))
+    calls = _count_float64_tests(monkeypatch)
+    assert _fast_failures(rep) == []
+    assert len(calls) <= 0.01 * (rep.status == "argmaxable").sum()
+
+
+def test_a_witness_within_rounding_of_a_tie_is_decided_in_float64(monkeypatch):
+    """Class 0 wins by 1e-12 relative: the float32 bound cannot decide, float64 can."""
+    calls = _count_float64_tests(monkeypatch)
+    d = 4
+    w0 = np.array([1.0, 0.5, -0.25, 0.125])
+    W = np.vstack([w0, w0 * (1 - 1e-12), -w0, np.eye(d)])
+    x = w0.copy()
+    b = np.zeros(len(W))
+    m = float(W[0] @ x - W[1] @ x)
+    assert 0 < m < 1e-10
+    # Both a true margin (passes) and one claimed twice too large (fails) are decided in float64.
+    for rep, want in [(m, []), (2 * m, [0])]:
+        got = list(
+            _verify.witness_failures(
+                W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([rep]), None
+            )
+        )
+        assert got == want
+    assert calls == [0, 0]
+
+
+@pytest.mark.parametrize("scale", [2.0**-60, 1.0, 2.0**60])
+def test_a_negative_margin_fails_at_any_scale(scale):
+    W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]) * scale
+    b = np.zeros(3)
+    x = np.array([1.0, 1.0 + 1e-6])  # class 1 beats class 0
+    got = list(
+        _verify.witness_failures(
+            W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([1e-6]), None
+        )
+    )
+    assert got == [0]
+
+
+def test_blocks_do_not_change_the_answer(monkeypatch):
+    rep = unargmaxable(*_head(3, V=700))
+    screen = [i for i in np.flatnonzero(rep.status == "argmaxable") if i not in rep._witnesses]
+    flipped = screen[::97]
+    rep._alpha[flipped] *= -1
+    want = _fast_failures(rep)
+    monkeypatch.setattr(_verify, "BLOCK", 7)
+    assert _fast_failures(rep) == want == _float64_failures(rep) == flipped
