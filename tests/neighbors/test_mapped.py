@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from support.strategies import SEEDS, examples
 
 import latentgeo
-from latentgeo import knn
+from latentgeo import _core, knn
 from latentgeo.neighbors import _mapped
+from latentgeo.neighbors._exact import exact_keys, row_norms
 
 
 @pytest.fixture
@@ -66,6 +67,20 @@ def test_blocked_search_equals_one_kernel_call(n, d, seed, metric):
     finally:
         _mapped.BLOCK_BYTES = old
     same(res, ref)
+
+
+@pytest.mark.parametrize("metric", latentgeo.METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 8, 13, 37])
+def test_numpy_keys_are_the_kernels_bit_for_bit(metric, dtype, d):
+    """exact_keys (the approximate path's re-rank) repeats the kernel's f64 arithmetic."""
+    rng = np.random.default_rng(d)
+    X = (rng.standard_normal((300, d)) * 3).astype(dtype)
+    X[5] = 0.0
+    Q = X[:40] + np.asarray(0.5, dtype)
+    idx, keys = _core.knn(X, k=9, metric=metric, query=Q, keys=True)
+    mine = exact_keys(Q, X, idx, metric, row_norms(Q), row_norms(X))
+    assert np.array_equal(mine, keys)
 
 
 def test_extreme_magnitudes_are_rescaled_per_block(tmp_path, small_blocks):

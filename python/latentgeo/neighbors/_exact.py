@@ -3,9 +3,9 @@ that reads the data block by block (memory-mapped input, recall checks).
 
 The Rust kernel ranks by an f64 value computed from the original rows with eight independent
 accumulators (``sum_pairs`` in ``rust/neighbors/prepare.rs``) and orders by (value, index).
-:func:`exact_keys` repeats that arithmetic in numpy, in the same order, so that results merged
-from several kernel calls, or re-ranked candidates of an approximate search, are ordered and
-reported exactly as one kernel call over all the data would order and report them.
+:func:`exact_keys` repeats that arithmetic in numpy, in the same order, for any (row, candidate)
+pairs, so that re-ranked candidates of an approximate search are ordered and reported exactly as
+the kernel would; block results are merged on the kernel's own values (``keys=True``).
 """
 
 from __future__ import annotations
@@ -113,34 +113,32 @@ def knn_blocked(
     """Exact kNN reading `X` (and `Q`) `block_rows` rows at a time: (indices, f64 keys).
 
     Each pair of a query block and a data block is one kernel call (a self-join on the diagonal
-    of a self-join), and the candidates are merged under (exact key, index), so the result equals
-    one kernel call over all the data. Peak memory: the output plus a few blocks.
+    of a self-join) returning the exact f64 ranking values (``keys=True``), and the candidates
+    are merged under (key, index), so the result equals one kernel call over all the data. Peak
+    memory: the output plus a few blocks.
     """
     self_join = Q is None
     src = X if self_join else Q
     m, n = src.shape[0], X.shape[0]
-    cosine = metric == "cosine"
     best_i = np.full((m, k), _NO_INDEX, dtype=np.int64)
     best_k = np.full((m, k), np.inf)
     qblocks = list(blocks(m, block_rows))
     for c0, c1 in blocks(n, block_rows):
         D = load_block(X, c0, c1, dtype, prepare)
-        dn = row_norms(D) if cosine else None
         for q0, q1 in qblocks:
             diag = self_join and (q0, q1) == (c0, c1)
             Qb = D if diag else load_block(src, q0, q1, dtype, prepare)
             kk = min(k, (c1 - c0) - (1 if diag and exclude else 0))
             if kk > 0:
-                idx, _ = _core.knn(
+                idx, keys = _core.knn(  # keys: the exact f64 ranking values, mergeable
                     D,
                     k=kk,
                     metric=metric,
                     query=None if diag else Qb,
                     self_offset=0 if diag and exclude else None,
                     n_threads=n_threads,
+                    keys=True,
                 )
-                qn = dn if diag else (row_norms(Qb) if cosine else None)
-                keys = exact_keys(Qb, D, idx, metric, qn, dn)
                 cand_i = np.concatenate([best_i[q0:q1], idx + c0], axis=1)
                 cand_k = np.concatenate([best_k[q0:q1], keys], axis=1)
                 best_i[q0:q1], best_k[q0:q1] = select(cand_i, cand_k, k)
