@@ -34,26 +34,65 @@ def as_float_matrix(
     except ImportError:  # pragma: no cover - scipy is a dependency
         pass
     arr = np.asarray(X)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array of shape (n_samples, n_features), got {arr.ndim}-D "
-            f"with shape {arr.shape}"
-        )
-    if not allow_empty and arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has shape {arr.shape}")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} has no features: it has shape {arr.shape}")
+    if arr.dtype.kind == "O":  # numbers held in an object array are converted, others refused
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers, got dtype object ({exc})") from None
+    check_matrix_shape(arr, name, allow_empty=allow_empty)
     if dtype is None:
         dtype = float_dtype(arr) if arr.dtype.kind == "f" else np.dtype(np.float64)
     # Aligned too: arrays unpickled from a byte buffer (e.g. sent by a Dask worker) can sit at
     # any offset, which the kernels refuse.
     arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
-    if not np.isfinite(arr).all():
-        r, c = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinite values (first at row {r}, column {c})")
+    for s in range(0, arr.shape[0], _FINITE_ROWS):  # bounded temporaries for large inputs
+        check_finite_rows(arr[s : s + _FINITE_ROWS], name, s)
     return arr
+
+
+#: Rows checked for NaN/inf at a time (the boolean temporary stays small for large inputs).
+_FINITE_ROWS = 16_384
+
+
+def check_matrix_shape(arr, name: str, *, allow_empty: bool = False) -> None:
+    """TypeError / ValueError unless `arr` (an ndarray, possibly memory-mapped) is a 2-D real
+    matrix with at least one feature (and one row unless `allow_empty`)."""
+    if arr.dtype.kind == "c":
+        raise InputTypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype} (Complex data not supported)"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), got {arr.ndim}-D "
+            f"with shape {arr.shape}. Reshape your data, e.g. with array.reshape(-1, 1) for a "
+            "single feature or array.reshape(1, -1) for a single sample."
+        )
+    if not allow_empty and arr.shape[0] == 0:
+        raise ValueError(
+            f"{name} is empty: it has shape {arr.shape} (0 sample(s) (shape={arr.shape}) while "
+            "a minimum of 1 is required)"
+        )
+    if arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} has no features: it has shape {arr.shape} (0 feature(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required)"
+        )
+
+
+class InputTypeError(TypeError, ValueError):
+    """Input of a kind latentgeo does not compute with (complex numbers): a TypeError, as every
+    wrong dtype is, and also a ValueError, which scikit-learn's estimator checks expect."""
+
+
+def check_finite_rows(block: np.ndarray, name: str, offset: int = 0) -> None:
+    """ValueError naming the first NaN/inf entry of `block` (rows `offset`... of `name`)."""
+    if not np.isfinite(block).all():
+        r, c = np.argwhere(~np.isfinite(block))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at row {r + offset}, column {c})"
+        )
 
 
 def check_int(value, name: str, *, low: Optional[int] = None, high: Optional[int] = None) -> int:

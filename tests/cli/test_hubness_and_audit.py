@@ -302,3 +302,21 @@ def test_softmax_example_plants_unargmaxable_rows():
 def test_example_rejects_bad_kind():
     with pytest.raises(ValueError, match="unknown kind"):
         make_example(kind="images")
+
+
+def test_hubness_reads_npy_memory_mapped(example_npy, example):
+    """The CLI hands the memory map itself (not an in-memory copy) to the search."""
+    from latentgeo.cli import _io
+
+    X, info = _io.load_matrix(str(example_npy))
+    assert isinstance(X, np.memmap) and info["dtype"] == "float32"
+    assert np.array_equal(np.asarray(X), example)
+
+
+def test_hubness_method_approximate(capsys, example_npy, monkeypatch):
+    pytest.importorskip("usearch", reason="--method approximate needs pip install 'latentgeo[ann]'")
+    out = run_json(capsys, "hubness", example_npy, "--method", "approximate", "--threads", "1")
+    assert out["approx"]["n_checked"] == 300 and 0 <= out["approx"]["recall"] <= 1
+    monkeypatch.setitem(sys.modules, "usearch", None)
+    rc, out, err = run(capsys, "hubness", example_npy, "--method", "approximate")
+    assert_error(rc, out, err, "pip install 'latentgeo[ann]'")

@@ -16,6 +16,7 @@ from typing import List, Optional
 from .. import __version__
 from ..datasets import EXAMPLE_KINDS
 from ..hubs import REDUCTIONS
+from ..neighbors import KNN_METHODS
 from ._audit import _add_audit_arguments, _cmd_audit
 from ._dask import add_dask_options
 from ._geodesic import _add_geodesic_parser
@@ -43,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--reduction", choices=REDUCTIONS, help="hubness reduction before counting (default none)"
     )
     p.add_argument("--full", action="store_true", help="JSON: include the per-point arrays")
+    p.add_argument(
+        "--method",
+        choices=KNN_METHODS,
+        default="exact",
+        help="kNN method (default exact; approximate needs pip install 'latentgeo[ann]' and "
+        "reports its estimated recall)",
+    )
     add_dask_options(p)
     p.set_defaults(func=_cmd_hubness)
 

@@ -9,6 +9,7 @@ from typing import Optional
 from ..hubs import HubnessReport, hubness, sample_hubs
 from ._dask import dask_client, npy_input
 from ._io import (
+    CLIError,
     _AtomicOutput,
     _describe,
     _print_json,
@@ -39,18 +40,25 @@ def report_dict(report: HubnessReport, full: bool = False) -> dict:
 
 
 def _cmd_hubness(args: argparse.Namespace) -> int:
+    on_dask = args.scheduler is not None or args.workers is not None
+    if args.method != "exact" and on_dask:
+        raise CLIError("--method approximate runs on one machine; drop --scheduler/--workers")
     with dask_client(args) as client:
         if client is None:
             X, info = load_matrix(args.file, args.key)
-            report = hubness(
-                X,
-                args.k,
-                metric=args.metric,
-                hub_size=args.hub_size,
-                reduction=args.reduction,
-                n_threads=args.threads,
-                progress=_use_progress(args, X),
-            )
+            try:
+                report = hubness(
+                    X,
+                    args.k,
+                    metric=args.metric,
+                    hub_size=args.hub_size,
+                    reduction=args.reduction,
+                    n_threads=args.threads,
+                    progress=_use_progress(args, X),
+                    method=args.method,
+                )
+            except ImportError as exc:  # the optional backend of --method approximate
+                raise CLIError(str(exc)) from None
         else:
             report, info = _dask_hubness(args, client)
     if args.json:

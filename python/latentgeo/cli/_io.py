@@ -14,6 +14,7 @@ from .._files import AtomicFile
 from .._readers import read_array
 from .._validate import as_float_matrix
 from ..neighbors import METRICS
+from ..neighbors._mapped import check_mapped
 
 PROG = "latentgeo"
 
@@ -46,7 +47,8 @@ def load_matrix(path: str, key: Optional[str] = None) -> Tuple[np.ndarray, dict]
     Returns
     -------
     X : ndarray, shape (n, d)
-        float32 if stored as float32 or float16, float64 otherwise.
+        float32 if stored as float32 or float16, float64 otherwise. A float32/float64 ``.npy``
+        file is returned memory-mapped (read-only; the kNN search reads it block by block).
     info : dict
         ``path``, ``key``, ``shape`` and the stored ``dtype``.
 
@@ -66,7 +68,10 @@ def load_matrix(path: str, key: Optional[str] = None) -> Tuple[np.ndarray, dict]
         raise CLIError(str(exc)) from None
     info = {"path": str(path), "key": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
     try:
-        X = as_float_matrix(arr, name)
+        if isinstance(arr, np.memmap) and arr.dtype in (np.float32, np.float64):
+            X = check_mapped(arr, name)  # a .npy file stays memory-mapped, read block by block
+        else:
+            X = as_float_matrix(arr, name)
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     return X, info

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 
 from .._json import plain
 from .._validate import (
-    as_float_matrix,
     check_choice,
     check_int,
     check_n_threads,
 )
-from ..neighbors._knn import METRICS, _is_knn_like, _knn, as_knn
+from ..neighbors._approx import ApproxInfo, check_method
+from ..neighbors._knn import METRICS, _is_knn_like, _knn, as_data, as_knn
 from ._reduction import REDUCTIONS, reduce_hubness
 from ._scores import (
     _as_counts,
@@ -62,6 +62,10 @@ class HubnessReport:
         Points with ``N_k == 0``, ascending.
     hub_size : float
         The hub threshold factor.
+    approx : ApproxInfo or None
+        For an approximate kNN (``method="approximate"``): its backend and estimated recall
+        (``approx.recall`` +- ``approx.recall_stderr``), which bounds how far the scores can be
+        trusted; None for exact and precomputed neighbours.
     """
 
     k: int
@@ -81,6 +85,7 @@ class HubnessReport:
     hubs: np.ndarray
     antihubs: np.ndarray
     hub_size: float
+    approx: Optional[ApproxInfo] = None
 
     @classmethod
     def from_k_occurrence(
@@ -122,8 +127,13 @@ class HubnessReport:
         )
 
     def to_dict(self) -> dict:
-        """Plain-Python form for JSON: arrays become lists, NaN scores become None."""
-        return {name: plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        """Plain-Python form for JSON: arrays become lists, NaN scores become None; ``approx``
+        only for an approximate kNN."""
+        out = {name: plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        del out["approx"]
+        if self.approx is not None:
+            out["approx"] = self.approx.to_dict()
+        return out
 
     def summary(self) -> str:
         """A short human-readable multi-line description."""
@@ -145,6 +155,12 @@ class HubnessReport:
             f"  largest N_k          {int(nk[top])} (point {top}; groupie ratio "
             f"{_fmt(self.groupie_ratio)})",
         ]
+        if self.approx is not None:
+            a = self.approx
+            lines.append(
+                f"  approximate kNN      {a.backend}, recall@{self.k} {_fmt(a.recall)} "
+                f"+- {_fmt(a.recall_stderr)} ({a.n_checked} rows checked exactly)"
+            )
         return "\n".join(lines)
 
 
@@ -168,6 +184,8 @@ def hubness(
     X=None,
     n_threads: Optional[int] = None,
     progress: bool = False,
+    method: str = "exact",
+    method_options: Optional[dict] = None,
 ) -> HubnessReport:
     """Measure hubness: k-occurrences and every score, optionally after hubness reduction.
 
@@ -200,6 +218,12 @@ def hubness(
         Threads for the kNN search (default: all cores).
     progress : bool
         Show a progress bar for the kNN search.
+    method : {"exact", "approximate"}
+        kNN method for vectors (see :func:`latentgeo.knn`). The approximate one is for a
+        million points and more; its estimated recall is reported in ``approx``. Missed
+        neighbours inflate the skewness and the antihub count (see the README).
+    method_options : dict, optional
+        Options of ``method="approximate"`` (see :func:`latentgeo.knn`).
 
     Returns
     -------
@@ -226,6 +250,7 @@ def hubness(
         reduction = check_choice(reduction, "reduction", REDUCTIONS)
     hub_size = _check_hub_size(hub_size)
     n_threads = check_n_threads(n_threads)
+    method, options = check_method(method, method_options)
     if reduction_params is not None and reduction is None:
         raise ValueError("reduction_params were given without a reduction")
     if n_candidates is not None:
@@ -234,6 +259,10 @@ def hubness(
         n_candidates = check_int(n_candidates, "n_candidates", low=k)
 
     if _is_knn_like(X_or_knn):
+        if method != "exact":
+            raise ValueError(
+                "method='approximate' only applies to vectors, not precomputed neighbours"
+            )
         stored = as_knn(X_or_knn)
         if k > stored.k:
             raise ValueError(f"k={k} exceeds the {stored.k} neighbours stored per row")
@@ -244,7 +273,7 @@ def hubness(
     else:
         if X is not None:
             raise ValueError("X= is only for a precomputed kNN; vectors were passed already")
-        X = as_float_matrix(X_or_knn, "X")
+        X = as_data(X_or_knn, "X")
         n = X.shape[0]
         if k > n - 1:
             raise ValueError(
@@ -253,13 +282,29 @@ def hubness(
             )
         metric = check_choice(metric, "metric", METRICS)
         if reduction is None:
-            res = _knn(X, k, metric, n_threads=n_threads, progress=progress)
+            res = _knn(
+                X,
+                k,
+                metric,
+                n_threads=n_threads,
+                progress=progress,
+                method=method,
+                options=options,
+            )
         else:
             if n_candidates is None:
                 n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
             elif n_candidates > n - 1:
                 raise ValueError(f"n_candidates={n_candidates} must be smaller than n={n}")
-            candidates = _knn(X, n_candidates, metric, n_threads=n_threads, progress=progress)
+            candidates = _knn(
+                X,
+                n_candidates,
+                metric,
+                n_threads=n_threads,
+                progress=progress,
+                method=method,
+                options=options,
+            )
 
     if reduction is not None:
         res = reduce_hubness(candidates, reduction, k=k, X=X, **(reduction_params or {}))
@@ -268,7 +313,7 @@ def hubness(
         reduction = res.metric.split("(", 1)[0]
     else:
         base_metric = res.metric
-    return HubnessReport.from_k_occurrence(
+    report = HubnessReport.from_k_occurrence(
         _counts(res),
         k,
         metric=base_metric,
@@ -276,3 +321,5 @@ def hubness(
         n_candidates=n_candidates,
         hub_size=hub_size,
     )
+    approx = res.approx if reduction is None else candidates.approx
+    return report if approx is None else replace(report, approx=approx)

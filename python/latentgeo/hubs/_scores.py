@@ -42,7 +42,15 @@ def _counts(res: KNNResult) -> np.ndarray:
     return _core.k_occurrence(idx, n_index=res.n_index)
 
 
-def k_occurrence(knn_or_X, k: Optional[int] = None, *, metric: str = "euclidean", n_threads=None):
+def k_occurrence(
+    knn_or_X,
+    k: Optional[int] = None,
+    *,
+    metric: str = "euclidean",
+    n_threads=None,
+    method: str = "exact",
+    method_options: Optional[dict] = None,
+):
     """Count how often each indexed point occurs in the k-NN lists of the queries.
 
     Parameters
@@ -58,6 +66,8 @@ def k_occurrence(knn_or_X, k: Optional[int] = None, *, metric: str = "euclidean"
         Metric for vectors (see :func:`latentgeo.knn`); ignored for a precomputed kNN.
     n_threads : int, optional
         Threads for the kNN search (default: all cores).
+    method, method_options
+        Exact or approximate kNN of vectors (see :func:`latentgeo.knn`).
 
     Returns
     -------
@@ -77,7 +87,15 @@ def k_occurrence(knn_or_X, k: Optional[int] = None, *, metric: str = "euclidean"
     >>> latentgeo.k_occurrence(star, 1).tolist()
     [4, 1, 0, 0, 0]
     """
-    return _counts(as_knn(knn_or_X, k, metric=metric, n_threads=n_threads))
+    res = as_knn(
+        knn_or_X,
+        k,
+        metric=metric,
+        n_threads=n_threads,
+        method=method,
+        method_options=method_options,
+    )
+    return _counts(res)
 
 
 def _as_counts(nk) -> np.ndarray:

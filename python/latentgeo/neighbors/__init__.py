@@ -5,6 +5,7 @@ The data path of the package starts here: vectors -> kNN -> CSR graph, which :mo
 (k-occurrence) and :mod:`latentgeo.geodesics` (Dijkstra) consume.
 """
 
+from ._approx import KNN_METHODS, ApproxInfo
 from ._components import COMPONENT_POLICIES, handle_components
 from ._gate import as_graph, connected_components
 from ._graph import knn_graph
@@ -13,6 +14,8 @@ from ._knn import METRICS, KNNResult, as_knn, knn
 __all__ = [
     "METRICS",
     "KNNResult",
+    "KNN_METHODS",
+    "ApproxInfo",
     "knn",
     "as_knn",
     "knn_graph",

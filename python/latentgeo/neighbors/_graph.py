@@ -20,8 +20,9 @@ from .._validate import (
     check_int,
     check_real,
 )
+from ._approx import check_method
 from ._gate import _symmetrize, _to_csr
-from ._knn import METRICS, KNNResult, as_knn
+from ._knn import METRICS, KNNResult, _is_knn_like, as_knn
 
 _MODES = ("knn", "mutual", "radius")
 
@@ -46,6 +47,8 @@ def knn_graph(
     weight="distance",
     radius: Optional[float] = None,
     n_threads: Optional[int] = None,
+    method: str = "exact",
+    method_options: Optional[dict] = None,
 ) -> sp.csr_matrix:
     """Neighbourhood graph of a point set, weighted by distance (Isomap step 1).
 
@@ -93,6 +96,9 @@ def knn_graph(
         (squared for ``sqeuclidean``); only allowed with that mode.
     n_threads : int, optional
         Threads for the kNN search (default: all cores). The radius scan uses numpy.
+    method, method_options
+        Exact or approximate kNN of vectors, see :func:`latentgeo.knn` (``mode="radius"`` is
+        always exact; precomputed neighbours take neither).
 
     Returns
     -------
@@ -113,6 +119,12 @@ def knn_graph(
     metric = _check_metric(metric)
     how = _check_symmetrize(symmetrize, mode)
     power = _check_weight(weight)
+    method, _ = check_method(method, method_options)
+    if method != "exact" and (mode == "radius" or _is_knn_like(X_or_knn)):
+        raise ValueError(
+            "method='approximate' only applies to a kNN search of vectors, not to "
+            + ("mode='radius'" if mode == "radius" else "precomputed neighbours")
+        )
     if mode == "radius":
         if radius is None:
             raise ValueError("mode='radius' needs a radius")
@@ -137,7 +149,14 @@ def knn_graph(
                     )
                 res = res.head(k)
         else:
-            res = as_knn(X_or_knn, k, metric=metric, n_threads=n_threads)
+            res = as_knn(
+                X_or_knn,
+                k,
+                metric=metric,
+                n_threads=n_threads,
+                method=method,
+                method_options=method_options,
+            )
         return _graph_from_knn(res, how, power)
     key, w = _symmetrize(rows * n + cols, dist, n, how)
     return _to_csr(key, _apply_weight(w, power), n)

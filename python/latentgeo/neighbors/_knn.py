@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,7 +20,10 @@ from .._validate import (
     magnitude_exponent,
     row_exponents,
 )
+from ._approx import _CHUNK_ROWS, ApproxInfo, approx_search, check_method
+from ._exact import knn_blocked, report
 from ._gate import _check_structure
+from ._mapped import block_rows, check_mapped, mapped_max_abs, mapped_source
 
 #: Precomputed neighbour indices must be below this (2**40 points: terabytes of counters).
 MAX_INDEX = 2**40
@@ -43,6 +47,9 @@ class KNNResult:
         Number of indexed points (the range of `indices`).
     self_join : bool
         True when the queries are the indexed points themselves (each excluded from its own list).
+    approx : ApproxInfo or None
+        For ``method="approximate"``: the backend, its parameters and the estimated recall
+        (``approx.recall``, ``approx.recall_stderr``); None for exact and precomputed results.
     """
 
     indices: np.ndarray
@@ -50,6 +57,7 @@ class KNNResult:
     metric: str
     n_index: int
     self_join: bool
+    approx: Optional[ApproxInfo] = None
 
     @property
     def k(self) -> int:
@@ -70,6 +78,7 @@ class KNNResult:
             self.metric,
             self.n_index,
             self.self_join,
+            self.approx,
         )
 
     def to_sparse(self) -> sp.csr_matrix:
@@ -82,14 +91,17 @@ class KNNResult:
         )
 
     def to_dict(self) -> dict:
-        """Plain-Python form (lists), e.g. for JSON."""
-        return {
+        """Plain-Python form (lists), e.g. for JSON; ``approx`` only for approximate results."""
+        out = {
             "indices": self.indices.tolist(),
             "distances": self.distances.tolist(),
             "metric": self.metric,
             "n_index": self.n_index,
             "self_join": self.self_join,
         }
+        if self.approx is not None:
+            out["approx"] = self.approx.to_dict()
+        return out
 
 
 def knn(
@@ -101,36 +113,56 @@ def knn(
     exclude_self: bool = True,
     n_threads: Optional[int] = None,
     progress: bool = False,
+    method: str = "exact",
+    method_options: Optional[dict] = None,
 ) -> KNNResult:
-    """Exact k-nearest neighbours by brute force (blocked GEMM + bounded top-k).
+    """k-nearest neighbours: exact by brute force (blocked GEMM + bounded top-k), or approximate.
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
+    X : array_like, numpy.memmap or path of a .npy file, shape (n, d)
         The indexed points. float32 input is computed and returned in float32; other real input
-        in float64.
+        in float64. A memory map (e.g. ``np.load(path, mmap_mode="r")``) or a ``.npy`` path is
+        read block by block and never copied whole into memory; the exact search then runs
+        one kernel call per pair of blocks (same result, up to twice the arithmetic of the
+        in-memory self-join).
     k : int
         Neighbours per query; ``1 <= k <= n - 1`` for a self-join that excludes self, else
         ``k <= n``.
     metric : {"euclidean", "sqeuclidean", "cosine", "inner_product"}
         ``cosine`` is ``1 - cos`` (a zero vector has cosine 0 to everything);
         ``inner_product`` ranks by the largest dot product and returns similarities, descending.
-    query : array_like, shape (m, d), optional
+    query : array_like, numpy.memmap or .npy path, shape (m, d), optional
         Points whose neighbours to find among `X`. Default: `X` itself (a self-join).
     exclude_self : bool
         In a self-join, leave each point out of its own list. Exclusion is by index, so
         duplicates of a point are still found (at distance 0).
     n_threads : int, optional
-        Threads to use (default: all cores). Results do not depend on it.
+        Threads to use (default: all cores). Exact results do not depend on it.
     progress : bool
         Show a progress bar on stderr. Ctrl-C interrupts the search (KeyboardInterrupt).
+    method : {"exact", "approximate"}
+        ``"approximate"``: candidates from an HNSW graph (the optional usearch package,
+        ``pip install 'latentgeo[ann]'``), then re-ranked exactly as below, and a recall
+        estimate in ``result.approx``. Some true neighbours may be missed; on two cores it
+        only pays off from about 10^6 points at d = 384 (``benches/README.md``).
+        Reproducible for a fixed `seed` with ``n_threads=1``; with several threads the graph
+        depends on the order in which threads insert points, so the candidates (and the
+        recall) can vary slightly from run to run.
+    method_options : dict, optional
+        Only for ``"approximate"`` (an error otherwise): ``connectivity`` (HNSW M, default 16),
+        ``expansion_add`` (efConstruction, default 128), ``expansion_search`` (ef, default
+        ``max(64, 2 (k + 1))``), ``recall_sample`` (rows checked exactly for the recall
+        estimate, default 300; 0 skips the check) and ``seed`` (of that sample, default 0).
 
     Returns
     -------
     KNNResult
         ``indices`` (int64) and ``distances``, shape (m, k), nearest first. Ties are broken by
-        the lower index. Distances are exact: candidates from the float32/float64 GEMM are
-        re-ranked in float64, with a rounding-error bound proving no point was missed.
+        the lower index. Distances are exact: candidates from the float32/float64 GEMM (or the
+        HNSW graph) are re-ranked in float64, and the exact method proves with a rounding-error
+        bound that no point was missed. A neighbour that the approximate and the exact method
+        both find has the same distance in both.
 
     Examples
     --------
@@ -140,23 +172,26 @@ def knn(
     [1, 0, 1]
     """
     metric = check_choice(metric, "metric", METRICS)
+    method, options = check_method(method, method_options)
     n_threads = check_n_threads(n_threads)
-    X = as_float_matrix(X, "X")
+    X = as_data(X, "X")
     n = X.shape[0]
     self_join = query is None
     if self_join:
-        dtype = X.dtype
+        dtype = float_dtype(X)
         exclude = bool(exclude_self)
     else:
-        Q = as_float_matrix(query, "query")
+        Q = as_data(query, "query")
         if Q.shape[1] != X.shape[1]:
             raise ValueError(
                 f"query has {Q.shape[1]} features but X has {X.shape[1]}; they must match"
             )
         dtype = float_dtype(X, Q)
-        Q = Q.astype(dtype, copy=False)
+        if not isinstance(Q, np.memmap):
+            Q = Q.astype(dtype, copy=False)
         exclude = False
-    X = X.astype(dtype, copy=False)
+    if not isinstance(X, np.memmap):
+        X = X.astype(dtype, copy=False)
     limit = n - 1 if exclude else n
     k = check_int(k, "k", low=1)
     if k > limit:
@@ -167,14 +202,37 @@ def knn(
             )
         raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
 
-    return _knn(X, k, metric, None if self_join else Q, exclude, n_threads, progress)
+    qarg = None if self_join else Q
+    return _knn(X, k, metric, qarg, exclude, n_threads, progress, method=method, options=options)
 
 
-def _knn(X, k, metric, qarg=None, exclude=True, n_threads=None, progress=False) -> KNNResult:
+def as_data(X, name: str = "X"):
+    """Vectors for a kNN search: a checked memory map (for ``np.memmap`` input and ``.npy``
+    paths, read block by block later) or :func:`as_float_matrix` of `X`."""
+    M = mapped_source(X, name)
+    return as_float_matrix(X, name) if M is None else check_mapped(M, name)
+
+
+def _knn(
+    X,
+    k,
+    metric,
+    qarg=None,
+    exclude=True,
+    n_threads=None,
+    progress=False,
+    *,
+    method="exact",
+    options=None,
+) -> KNNResult:
     """:func:`knn` on checked input: `X` (and `qarg`, the query or None for a self-join) finite,
-    C-contiguous, of one float dtype; 1 <= k <= the points available; `exclude` only applies to a
-    self-join."""
+    C-contiguous, of one float dtype, or memory maps checked by :func:`as_data`; 1 <= k <= the
+    points available; `exclude` only applies to a self-join; `options` complete (see
+    :func:`._approx.check_method`) for ``method="approximate"``."""
     exclude = exclude and qarg is None
+    mapped = isinstance(X, np.memmap) or isinstance(qarg, np.memmap)
+    if method != "exact" or mapped:
+        return _knn_blocks(X, k, metric, qarg, exclude, n_threads, progress, method, options)
     if metric == "cosine":  # invariant to each row's scale: rescale the rows one by one
         X, qarg = _rescale_rows(X), None if qarg is None else _rescale_rows(qarg)
         e = 0
@@ -196,6 +254,58 @@ def _knn(X, k, metric, qarg=None, exclude=True, n_threads=None, progress=False) 
     if e:
         dist = _scale_back(dist, metric, e)
     return KNNResult(idx, dist, metric, X.shape[0], qarg is None)
+
+
+def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) -> KNNResult:
+    """The search over blocks of rows: memory maps (exact) or the approximate method; the
+    rescaling of the exact path is applied to each block as it is read."""
+    dtype = float_dtype(X) if Q is None else float_dtype(X, Q)  # float64 for integer input
+    e = 0
+    if metric == "cosine":
+        prepare = _rescale_rows
+    else:
+        big = max(mapped_max_abs(A) for A in (X, Q) if A is not None)
+        e = math.frexp(big)[1] if big > 0 else 0
+        e = e if abs(e) > _SAFE_EXPONENT[dtype] else 0
+        prepare = (lambda A: np.ldexp(A, -e)) if e else (lambda A: A)
+    rows = block_rows(X.shape[1], dtype)
+    src = X if Q is None else Q
+    if method == "exact":
+        total = -(-X.shape[0] // rows) * -(-src.shape[0] // rows)
+    else:
+        total = -(-X.shape[0] // _CHUNK_ROWS) + -(-src.shape[0] // _CHUNK_ROWS)
+    with Progress(total, "knn", enabled=bool(progress)) as bar:
+        if method == "exact":
+            idx, keys = knn_blocked(
+                X,
+                k,
+                metric,
+                Q,
+                exclude,
+                dtype=dtype,
+                prepare=prepare,
+                block_rows=rows,
+                n_threads=n_threads,
+                bar=bar,
+            )
+            approx = None
+        else:
+            idx, keys, approx = approx_search(
+                X,
+                k,
+                metric,
+                Q,
+                exclude,
+                dtype=dtype,
+                prepare=prepare,
+                options=options,
+                n_threads=n_threads,
+                bar=bar,
+            )
+    dist = report(keys, metric, dtype)
+    if e:
+        dist = _scale_back(dist, metric, e)
+    return KNNResult(idx, dist, metric, X.shape[0], Q is None, approx)
 
 
 # Rows whose largest magnitude lies within 2**+-SAFE (by dtype) are searched as they are; others
@@ -233,7 +343,15 @@ def _scale_back(dist: np.ndarray, metric: str, e: int) -> np.ndarray:
     return out
 
 
-def as_knn(obj, k: Optional[int] = None, *, metric: str = "euclidean", n_threads=None) -> KNNResult:
+def as_knn(
+    obj,
+    k: Optional[int] = None,
+    *,
+    metric: str = "euclidean",
+    n_threads=None,
+    method: str = "exact",
+    method_options: Optional[dict] = None,
+) -> KNNResult:
     """Turn what a user holds into a :class:`KNNResult`.
 
     Parameters
@@ -244,10 +362,14 @@ def as_knn(obj, k: Optional[int] = None, *, metric: str = "euclidean", n_threads
           m points unless the indices say otherwise);
         - a scipy.sparse (m, n) kNN graph with at least `k` stored entries per row (explicit zeros
           count); entries on the diagonal of a square graph are treated as self and dropped;
-        - otherwise vectors, whose exact kNN is computed with `metric`.
+        - otherwise vectors (an array, a memory map or a ``.npy`` path), whose kNN is computed
+          with `metric`, `method` and `method_options` (see :func:`knn`).
     k : int, optional
         Neighbours per row (default: all that `obj` holds; required for vectors).
     """
+    if method != "exact" and _is_knn_like(obj):
+        check_method(method, method_options)
+        raise ValueError("method='approximate' only applies to vectors, not precomputed neighbours")
     if isinstance(obj, KNNResult):
         return obj if k is None or k == obj.k else obj.head(k)
     if isinstance(obj, tuple) and len(obj) == 2:
@@ -256,7 +378,9 @@ def as_knn(obj, k: Optional[int] = None, *, metric: str = "euclidean", n_threads
         return _from_sparse(obj, k)
     if k is None:
         raise ValueError("k is required when passing vectors")
-    return knn(obj, k, metric=metric, n_threads=n_threads)
+    return knn(
+        obj, k, metric=metric, n_threads=n_threads, method=method, method_options=method_options
+    )
 
 
 def _from_arrays(indices, distances, k) -> KNNResult:

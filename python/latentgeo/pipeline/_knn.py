@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validate import check_choice, check_int, check_n_threads, float_dtype
+from ..neighbors._approx import check_method
 from ..neighbors._knn import METRICS, _knn
 from ._base import Estimator, as_vectors, rows_csr, self_first_csr
 
@@ -43,7 +44,13 @@ class KNNTransformer(Estimator):
         As :func:`latentgeo.knn`. ``"inner_product"`` (in :data:`latentgeo.METRICS`) is refused
         at ``fit``: it gives similarities, and graph consumers read entries as distances.
     n_threads : int, optional
-        Threads for the search (default: all cores). Results do not depend on it.
+        Threads for the search (default: all cores). Exact results do not depend on it.
+    method : {"exact", "approximate"}, default="exact"
+        As :func:`latentgeo.knn`: ``"approximate"`` takes candidates from an HNSW graph (the
+        optional ``latentgeo[ann]`` extra), built again at every ``transform``, and re-ranks
+        them exactly; same output format. Use :func:`latentgeo.knn` to see its recall estimate.
+    method_options : dict, optional
+        Options of the approximate method (see :func:`latentgeo.knn`).
 
     Attributes
     ----------
@@ -77,11 +84,22 @@ class KNNTransformer(Estimator):
     array([[0. , 1.4, 0.6, 0. ]])
     """
 
-    def __init__(self, n_neighbors=5, *, mode="distance", metric="euclidean", n_threads=None):
+    def __init__(
+        self,
+        n_neighbors=5,
+        *,
+        mode="distance",
+        metric="euclidean",
+        n_threads=None,
+        method="exact",
+        method_options=None,
+    ):
         self.n_neighbors = n_neighbors
         self.mode = mode
         self.metric = metric
         self.n_threads = n_threads
+        self.method = method
+        self.method_options = method_options
 
     def __sklearn_tags__(self):
         keeps = ["float64", "float32"] if self.mode == "distance" else ["float64"]
@@ -96,6 +114,7 @@ class KNNTransformer(Estimator):
                 "metric='inner_product' gives similarities, but a neighbours graph holds "
                 "distances; use 'cosine' (1 - cos) or 'euclidean'"
             )
+        check_method(self.method, self.method_options)
         return k, mode, metric, check_n_threads(self.n_threads)
 
     def fit(self, X, y=None):
@@ -154,7 +173,7 @@ class KNNTransformer(Estimator):
         if Q.shape == data.shape and np.array_equal(Q, data):
             # The training data: each sample first (distance 0), then its nearest others.
             if want > 1:
-                res = _knn(data, want - 1, metric, None, True, n_threads)
+                res = _knn(data, want - 1, metric, None, True, n_threads, **self._method())
                 g = self_first_csr(res.indices, res.distances, n, res.distances.dtype)
             else:
                 g = self_first_csr(np.empty((n, 0), np.int64), np.empty((n, 0), dtype), n, dtype)
@@ -166,11 +185,16 @@ class KNNTransformer(Estimator):
                 Q.astype(dtype, copy=False),
                 False,
                 n_threads,
+                **self._method(),
             )
             g = rows_csr(res.indices, res.distances, n)
         if mode == "connectivity":
             g.data = np.ones_like(g.data, dtype=np.float64)
         return g
+
+    def _method(self) -> dict:
+        method, options = check_method(self.method, self.method_options)
+        return {"method": method, "options": options}
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names ``knntransformer0 ... knntransformer{n_samples_fit_ - 1}``."""
