@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+from support.equality import same_bits
 
 import latentgeo
 from latentgeo import diffusion as dfn
@@ -12,14 +13,6 @@ da = pytest.importorskip("dask.array")
 pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 scale = pytest.importorskip("latentgeo.scale")
-
-
-def same_bits(a, b):
-    return (
-        a.dtype == b.dtype
-        and a.shape == b.shape
-        and np.array_equal(a.view(np.uint8), b.view(np.uint8))
-    )
 
 
 @pytest.fixture(scope="module")

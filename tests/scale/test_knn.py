@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.equality import same_bits
 from support.strategies import SEEDS, examples
 
 import latentgeo
@@ -16,14 +17,6 @@ cloudpickle = pytest.importorskip("cloudpickle")
 scale = pytest.importorskip("latentgeo.scale")
 
 from latentgeo import _core  # noqa: E402
-
-
-def same_bits(a, b):
-    return (
-        a.dtype == b.dtype
-        and a.shape == b.shape
-        and np.array_equal(a.view(np.uint8), b.view(np.uint8))
-    )
 
 
 def assert_same(ref, got):

@@ -4,27 +4,10 @@ needed for these)."""
 import pickle
 
 import numpy as np
+from support.equality import assert_reports_equal
 
 import latentgeo
 from latentgeo import diffusion as dfn
-
-
-def assert_reports_equal(a, b):
-    assert type(a) is type(b)
-    for name in a.__dataclass_fields__:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
-        elif isinstance(x, dict):
-            assert x.keys() == y.keys(), name
-            for key in x:
-                u, v = x[key], y[key]
-                pairs = zip(u, v) if isinstance(u, tuple) else [(u, v)]
-                assert all(np.array_equal(p, q) for p, q in pairs), (name, key)
-        elif isinstance(x, float) and np.isnan(x):
-            assert np.isnan(y), name
-        else:
-            assert x == y, name
 
 
 def test_results_pickle(rng):

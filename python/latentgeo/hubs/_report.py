@@ -15,7 +15,7 @@ from .._validate import (
     check_n_threads,
 )
 from ..neighbors._approx import ApproxInfo, check_method
-from ..neighbors._knn import METRICS, _is_knn_like, _knn, as_data, as_knn
+from ..neighbors._knn import METRICS, _is_knn_like, _knn, as_data, as_knn, check_k
 from ._reduction import REDUCTIONS, reduce_hubness
 from ._scores import (
     _as_counts,
@@ -275,11 +275,7 @@ def hubness(
             raise ValueError("X= is only for a precomputed kNN; vectors were passed already")
         X = as_data(X_or_knn, "X")
         n = X.shape[0]
-        if k > n - 1:
-            raise ValueError(
-                f"k={k} must be smaller than the number of points n={n} (each point is "
-                "excluded from its own neighbours)"
-            )
+        check_k(k, n, exclude=True)
         metric = check_choice(metric, "metric", METRICS)
         if reduction is None:
             res = _knn(

@@ -192,15 +192,7 @@ def knn(
         exclude = False
     if not isinstance(X, np.memmap):
         X = X.astype(dtype, copy=False)
-    limit = n - 1 if exclude else n
-    k = check_int(k, "k", low=1)
-    if k > limit:
-        if exclude:
-            raise ValueError(
-                f"k={k} must be smaller than the number of points n={n} (each point is "
-                "excluded from its own neighbours)"
-            )
-        raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
+    k = check_k(k, n, exclude)
 
     qarg = None if self_join else Q
     return _knn(X, k, metric, qarg, exclude, n_threads, progress, method=method, options=options)
@@ -211,6 +203,19 @@ def as_data(X, name: str = "X"):
     paths, read block by block later) or :func:`as_float_matrix` of `X`."""
     M = mapped_source(X, name)
     return as_float_matrix(X, name) if M is None else check_mapped(M, name)
+
+
+def check_k(k, n: int, exclude: bool) -> int:
+    """`k` as an int in [1, n] (in [1, n - 1] when each point is excluded from its own list)."""
+    k = check_int(k, "k", low=1)
+    if exclude and k > n - 1:
+        raise ValueError(
+            f"k={k} must be smaller than the number of points n={n} (each point is "
+            "excluded from its own neighbours)"
+        )
+    if k > n:
+        raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
+    return k
 
 
 def _knn(

@@ -34,6 +34,7 @@ from ..neighbors._knn import (
     KNNResult,
     _rescale_rows,
     _scale_back,
+    check_k,
 )
 from ._inputs import aligned, as_rows, offsets
 from ._threads import task_threads
@@ -165,15 +166,7 @@ def knn(
         if Qd.shape[1] != d:
             raise ValueError(f"query has {Qd.shape[1]} features but X has {d}; they must match")
         dtype, exclude = _dtype(Xd, Qd), False
-    limit = n - 1 if exclude else n
-    k = check_int(k, "k", low=1)
-    if k > limit:
-        if exclude:
-            raise ValueError(
-                f"k={k} must be smaller than the number of points n={n} (each point is "
-                "excluded from its own neighbours)"
-            )
-        raise ValueError(f"k={k} must not exceed the number of indexed points n={n}")
+    k = check_k(k, n, exclude)
     return _lazy_knn(Xd, None if self_join else Qd, k, metric, exclude, dtype, split, n_threads)
 
 
