@@ -89,25 +89,24 @@ def _fast_pass(Waug, X, ks, usable, A_max, slack_b, rep, screen, slow) -> np.nda
         return fast
     kc = ks[cols]
     with np.errstate(over="ignore", invalid="ignore"):
-        T = Waug @ Xaug[cols].T
+        T = Xaug[cols] @ Waug.T  # (witnesses, V): one contiguous row per witness
     j = np.arange(len(cols))
-    T[kc, j] = -np.inf
-    t_max = T.max(axis=0).astype(np.float64)
+    T[j, kc] = -np.inf
+    top = T.argmax(axis=1)
+    t_max = T[j, top].astype(np.float64)
     xn = Xaug[cols, d].astype(np.float64)
     # z_k in float64 (bias included), with its rounding bound.
     W64, b = slow.W64, slow.b
     zk = np.einsum("ij,ij->i", W64[kc], X[cols]) + b[kc]
     err_k = 2.0 * (d + 2.0) * U64 * (slow.norms[kc] * xn + np.abs(b[kc]))
     positive = np.isfinite(t_max) & (zk - err_k > t_max + slack_b)
-    # Rows that can attain max_j z_j: every other row's score is certainly lower.
+    # Rows that can attain max_j z_j: every other row's score is certainly lower. Mostly the
+    # top row alone; the columns with more are listed one by one.
     thr = (t_max - 2.0 * A_max * xn - 2.0 * slack_b).astype(np.float32)
-    rows, which = np.nonzero(T >= thr[None, :])
-    order = np.argsort(which, kind="stable")
-    rows, which = rows[order], which[order]
-    starts = np.searchsorted(which, np.arange(len(cols) + 1))
+    count = np.count_nonzero(T >= thr[:, None], axis=1)
     for q in np.flatnonzero(positive):
         c = cols[q]
-        cand = rows[starts[q] : starts[q + 1]]
+        cand = top[q : q + 1] if count[q] == 1 else np.flatnonzero(T[q] >= thr[q])
         fast[c] = slow.margin_ok(int(kc[q]), X[c], cand, float(rep[c]), bool(screen[c]))
     return fast
 
