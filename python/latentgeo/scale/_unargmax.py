@@ -21,13 +21,10 @@ import dask
 import numpy as np
 
 from .. import _core
-from .._validate import check_int, check_n_threads, check_real, magnitude_exponent
+from .._validate import check_int, magnitude_exponent
 from ..unargmax._detector import (
     DEFAULT_PATIENCE,
-    DEFAULT_TOL,
-    _as_bias,
-    _as_classes,
-    _as_weights,
+    _check_arguments,
     _report,
 )
 from ._inputs import aligned, shared
@@ -78,15 +75,10 @@ def unargmaxable(
     >>> report.unargmaxable.tolist(), report.verify()
     ([4], True)
     """
-    W = _as_weights(W)
-    V, _ = W.shape
-    b = _as_bias(b, V)
-    cls = _as_classes(classes, V)
-    if bounds is not None:
-        bounds = check_real(bounds, "bounds", low=0, low_open=True)
-    tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", low=0)
-    patience = check_int(patience, "patience", low=0)
-    n_threads = check_n_threads(n_threads)
+    W, b, cls, bounds, tol, patience, n_threads = _check_arguments(
+        W, b, classes, bounds, tol, patience, n_threads
+    )
+    V = W.shape[0]
     block = check_int(block_classes, "block_classes", low=SCREEN_TILE)
     if block % SCREEN_TILE:
         raise ValueError(

@@ -102,6 +102,19 @@ def _as_classes(classes, V: int) -> Optional[np.ndarray]:
     return np.ascontiguousarray(arr)
 
 
+def _check_arguments(W, b, classes, bounds, tol, patience, n_threads):
+    """The arguments of :func:`unargmaxable` checked and converted (also for its Dask path)."""
+    W = _as_weights(W)
+    V = W.shape[0]
+    b = _as_bias(b, V)
+    cls = _as_classes(classes, V)
+    if bounds is not None:
+        bounds = check_real(bounds, "bounds", low=0, low_open=True)
+    tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", low=0)
+    patience = check_int(patience, "patience", low=0)
+    return W, b, cls, bounds, tol, patience, check_n_threads(n_threads)
+
+
 def unargmaxable(
     W,
     b=None,
@@ -160,15 +173,10 @@ def unargmaxable(
     [4]
     """
     t0 = time.perf_counter()
-    W = _as_weights(W)
+    W, b, cls, bounds, tol, patience, n_threads = _check_arguments(
+        W, b, classes, bounds, tol, patience, n_threads
+    )
     V, d = W.shape
-    b = _as_bias(b, V)
-    cls = _as_classes(classes, V)
-    if bounds is not None:
-        bounds = check_real(bounds, "bounds", low=0, low_open=True)
-    tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", low=0)
-    patience = check_int(patience, "patience", low=0)
-    n_threads = check_n_threads(n_threads)
     # Decide on the exactly rescaled (W, b) 2**-e: verdicts, witnesses and certificates do not
     # change with the scale, and no magnitude of the input can overflow or underflow.
     e = magnitude_exponent(W, b)
