@@ -18,7 +18,6 @@ Why the result is bit-identical to :func:`latentgeo.knn` for every chunking:
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from .. import _core
 from .._validate import check_choice, check_int, check_n_threads, float_dtype
+from ..neighbors._exact import report, select
 from ..neighbors._knn import (
     _SAFE_EXPONENT,
     METRICS,
@@ -277,22 +277,13 @@ def _merge(parts, k: int):
     """The first `k` candidates of each row of several lists by (value, index)."""
     idx = np.concatenate([p[0] for p in parts], axis=1)
     keys = np.concatenate([p[1] for p in parts], axis=1)
-    order = np.lexsort((idx, keys), axis=-1)[:, :k]
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(keys, order, axis=1)
+    return select(idx, keys, k)
 
 
 def _finish(part, metric: str, dtype, e: int):
     """The reported distances of the merged candidates, as the kernel reports them."""
     idx, keys = part
-    if metric == "euclidean":
-        dist = np.sqrt(np.maximum(keys, 0.0))
-    elif metric == "sqeuclidean":
-        dist = np.maximum(keys, 0.0)
-    elif metric == "cosine":
-        dist = np.clip(keys, 0.0, 2.0)
-    else:
-        dist = operator.neg(keys)
-    dist = dist.astype(dtype)
+    dist = report(keys, metric, dtype)
     if e:
         dist = _scale_back(dist, metric, e)
     return np.ascontiguousarray(idx), np.ascontiguousarray(dist)
