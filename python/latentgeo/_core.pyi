@@ -12,6 +12,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "knn",
+    "knn_pair",
     "k_occurrence",
     "dijkstra",
     "geodesic_neighbors",
@@ -59,6 +60,15 @@ def knn(
     progress: _Progress = None,
     keys: bool = False,
 ) -> Tuple[_I64, Union[_F32, _F64]]: ...
+def knn_pair(
+    a: Union[_F32, _F64],
+    b: Union[_F32, _F64],
+    *,
+    k_a: int,
+    k_b: int,
+    metric: Literal["euclidean", "sqeuclidean", "cosine", "inner_product"],
+    n_threads: Optional[int] = None,
+) -> Tuple[_I64, _F64, _I64, _F64]: ...
 def k_occurrence(indices: npt.NDArray[np.int64], *, n_index: int) -> _I64: ...
 def dijkstra(
     graph: _Csr,

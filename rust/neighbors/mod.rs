@@ -125,7 +125,6 @@ fn search<T: Real, U: Copy + Send>(
     let q = query.unwrap_or(data);
     validate(data, q, params)?;
     let prep = Prepared::new(data, query, params.metric);
-    let (m, k) = (q.rows, params.k);
     let search = Search {
         data,
         query: q,
@@ -134,37 +133,13 @@ fn search<T: Real, U: Copy + Send>(
         n,
         d,
     };
-    let what = format!("the k = {k} neighbours of {m} query rows");
-    let len = buffers::product(&[m, k], &what)?;
-    let mut indices: Vec<i64> = buffers::zeros(len, &what)?;
-    let mut distances = buffers::filled(len, out(&search, 0.0), &what)?;
-    // The m selection heaps are allocated one by one: check first that they fit together.
-    let pool = search.pool();
-    let cand = format!("the {pool} candidates kept for each of {m} query rows");
-    buffers::ensure::<(f64, usize)>(buffers::product(&[m, pool], &cand)?, &cand)?;
-    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(pool)).collect();
+    let mut heaps = search.heaps()?;
     if query.is_none() {
         search.self_join(&mut heaps, monitor)?;
     } else {
         search.cross(&mut heaps, monitor)?;
     }
-    indices
-        .par_chunks_mut(k)
-        .zip(distances.par_chunks_mut(k))
-        .zip(heaps.par_iter_mut())
-        .enumerate()
-        .for_each(|(i, ((idx_out, dist_out), heap))| {
-            for (slot, (e, j)) in search.refine(i, heap).into_iter().enumerate() {
-                idx_out[slot] = j as i64;
-                dist_out[slot] = out(&search, e);
-            }
-        });
-    Ok(Neighbors {
-        indices,
-        distances,
-        rows: m,
-        k,
-    })
+    search.finish(heaps, out)
 }
 
 fn validate<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Result<()> {
@@ -212,10 +187,12 @@ fn validate<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Re
     check_finite(q.data, "the query")
 }
 
+mod pair;
 mod prepare;
 mod search;
 pub mod topk;
 
+pub use pair::knn_keys_pair;
 use prepare::*;
 use search::*;
 

@@ -82,6 +82,38 @@ impl<'a, T: Real> Prepared<'a, T> {
         }
     }
 
+    /// The same prepared rows with the roles of data and query exchanged (the query's biases
+    /// and largest norm computed), so one GEMM tile can rank in both directions.
+    pub(super) fn swapped(&self, d: usize) -> Self {
+        let query = self.query.clone().unwrap_or_else(|| self.data.clone());
+        let norms: Vec<f64> = query.chunks_exact(d).map(norm).collect();
+        let max_norm = norms.iter().cloned().fold(0.0, f64::max);
+        let bias = if self.metric.is_euclidean() {
+            norms.iter().map(|v| T::from_f64(v * v)).collect()
+        } else {
+            vec![T::ZERO; norms.len()]
+        };
+        let (data_norms, query_norms) = if self.metric == Metric::Cosine {
+            let q = self
+                .query_norms
+                .clone()
+                .unwrap_or_else(|| self.data_norms.clone());
+            (q, Some(self.data_norms.clone()))
+        } else {
+            (vec![], None)
+        };
+        Prepared {
+            data: query,
+            query: Some(self.data.clone()),
+            bias,
+            max_norm,
+            coef: self.coef,
+            metric: self.metric,
+            data_norms,
+            query_norms,
+        }
+    }
+
     pub(super) fn query(&self) -> &[T] {
         self.query.as_deref().unwrap_or(&self.data)
     }

@@ -13,6 +13,45 @@ pub(super) struct Search<'s, 'a, T: Real> {
 }
 
 impl<T: Real> Search<'_, '_, T> {
+    /// One empty candidate pool per query row (their total size checked first).
+    pub(super) fn heaps(&self) -> Result<Vec<TopK>> {
+        let (m, pool) = (self.query.rows, self.pool());
+        let cand = format!("the {pool} candidates kept for each of {m} query rows");
+        buffers::ensure::<(f64, usize)>(buffers::product(&[m, pool], &cand)?, &cand)?;
+        Ok((0..m).map(|_| TopK::new(pool)).collect())
+    }
+
+    /// The exact top k of every row from its filled pool; `out` maps an exact ranking value to
+    /// the output.
+    pub(super) fn finish<U: Copy + Send>(
+        &self,
+        mut heaps: Vec<TopK>,
+        out: impl Fn(&Self, f64) -> U + Sync,
+    ) -> Result<Neighbors<U>> {
+        let (m, k) = (self.query.rows, self.params.k);
+        let what = format!("the k = {k} neighbours of {m} query rows");
+        let len = buffers::product(&[m, k], &what)?;
+        let mut indices: Vec<i64> = buffers::zeros(len, &what)?;
+        let mut distances = buffers::filled(len, out(self, 0.0), &what)?;
+        indices
+            .par_chunks_mut(k)
+            .zip(distances.par_chunks_mut(k))
+            .zip(heaps.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, ((idx_out, dist_out), heap))| {
+                for (slot, (e, j)) in self.refine(i, heap).into_iter().enumerate() {
+                    idx_out[slot] = j as i64;
+                    dist_out[slot] = out(self, e);
+                }
+            });
+        Ok(Neighbors {
+            indices,
+            distances,
+            rows: m,
+            k,
+        })
+    }
+
     /// Size of the candidate pool kept per row before exact re-ranking.
     pub(super) fn pool(&self) -> usize {
         let k = self.params.k;

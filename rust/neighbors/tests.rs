@@ -237,3 +237,56 @@ fn keys_are_the_unreported_ranking_values_and_merge_across_blocks() {
         }
     }
 }
+
+#[test]
+fn a_block_pair_ranks_both_ways_as_two_searches() {
+    // Blocks of 700 and 530 rows (several tiles each way, ragged ends), with duplicated rows
+    // across the blocks for ties: both lists equal the two one-way searches bit for bit.
+    let d = 6;
+    let mut a: Vec<f32> = lcg(11, 700 * d).iter().map(|&v| v as f32).collect();
+    let b: Vec<f32> = lcg(12, 530 * d).iter().map(|&v| v as f32).collect();
+    a[..3 * d].copy_from_slice(&b[..3 * d]);
+    a[3 * d..4 * d].copy_from_slice(&b[..d]);
+    let (ma, mb) = (
+        Matrix::new(&a, 700, d).unwrap(),
+        Matrix::new(&b, 530, d).unwrap(),
+    );
+    for metric in [
+        Metric::Euclidean,
+        Metric::SqEuclidean,
+        Metric::Cosine,
+        Metric::InnerProduct,
+    ] {
+        for threads in [Some(1), Some(2)] {
+            let (ra, rb) =
+                knn_keys_pair(ma, mb, (7, 530), metric, threads, &Monitor::new()).unwrap();
+            let one_way = |data, query, k| {
+                let p = KnnParams {
+                    k,
+                    metric,
+                    self_offset: None,
+                    n_threads: threads,
+                };
+                knn_keys(data, Some(query), &p, &Monitor::new()).unwrap()
+            };
+            assert_eq!(ra, one_way(mb, ma, 7));
+            assert_eq!(rb, one_way(ma, mb, 530));
+        }
+    }
+}
+
+#[test]
+fn a_block_pair_rejects_bad_input() {
+    let a = vec![0.0f64; 12];
+    let (ma, mb) = (
+        Matrix::new(&a, 4, 3).unwrap(),
+        Matrix::new(&a[..6], 2, 3).unwrap(),
+    );
+    let run = |k| knn_keys_pair(ma, mb, k, Metric::Euclidean, None, &Monitor::new());
+    assert!(run((3, 1)).is_err(), "ka larger than the rows of b");
+    assert!(run((1, 5)).is_err(), "kb larger than the rows of a");
+    assert!(run((0, 1)).is_err());
+    assert!(run((2, 4)).is_ok());
+    let other = Matrix::new(&a[..8], 2, 4).unwrap();
+    assert!(knn_keys_pair(ma, other, (1, 1), Metric::Cosine, None, &Monitor::new()).is_err());
+}

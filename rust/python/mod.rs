@@ -40,6 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     monitor::install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(neighbors::knn, m)?)?;
+    m.add_function(wrap_pyfunction!(neighbors::knn_pair, m)?)?;
     m.add_function(wrap_pyfunction!(hubs::k_occurrence, m)?)?;
     m.add_function(wrap_pyfunction!(geodesics::dijkstra, m)?)?;
     m.add_function(wrap_pyfunction!(geodesics::geodesic_neighbors, m)?)?;

@@ -1,11 +1,12 @@
 //! Binding of [`crate::neighbors`]: exact kNN of float32 or float64 rows (kept in their dtype).
 
 use numpy::{PyArray2, PyReadonlyArray2};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use super::convert::{array2, matrix, same_dtype, with_rows, FromRows, Rows, Wrap};
 use super::monitor::run_monitored;
-use crate::neighbors::{knn as knn_search, knn_keys, KnnParams, Metric};
+use crate::neighbors::{knn as knn_search, knn_keys, knn_keys_pair, KnnParams, Metric, Neighbors};
 
 /// `(indices (int64), distances (the dtype of data))`, both `rows x k`; see `latentgeo.knn`.
 /// With `keys=True` the distances are the exact float64 ranking values instead (ascending,
@@ -61,4 +62,51 @@ fn search<'py, T: FromRows<'py>>(
         array2(py, shape, res.indices)?,
         array2(py, shape, res.distances)?.into_any(),
     ))
+}
+
+/// One block pair of a distributed self-join ranked both ways from one GEMM per tile:
+/// `(indices_a, keys_a, indices_b, keys_b)`, the exact float64 ranking values of the top `k_a`
+/// rows of `b` for each row of `a` and of the top `k_b` rows of `a` for each row of `b`.
+#[pyfunction]
+#[pyo3(signature = (a, b, *, k_a, k_b, metric, n_threads=None))]
+pub fn knn_pair<'py>(
+    a: Rows<'py>,
+    b: Rows<'py>,
+    k_a: usize,
+    k_b: usize,
+    metric: Wrap<Metric>,
+    n_threads: Option<usize>,
+) -> PyResult<PairArrays<'py>> {
+    with_rows!(a, |a| pair(a, b, (k_a, k_b), metric.0, n_threads))
+}
+
+type PairArrays<'py> = (
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<f64>>,
+);
+
+fn pair<'py, T: FromRows<'py>>(
+    a: PyReadonlyArray2<'py, T>,
+    b: Rows<'py>,
+    k: (usize, usize),
+    metric: Metric,
+    n_threads: Option<usize>,
+) -> PyResult<PairArrays<'py>> {
+    let py = a.py();
+    let b = T::from_rows(b).ok_or_else(|| PyTypeError::new_err("b must have the dtype of a"))?;
+    let (am, bm) = (matrix(&a, "a")?, matrix(&b, "b")?);
+    let (ra, rb) = run_monitored(py, "knn", None, |mon| {
+        knn_keys_pair(am, bm, k, metric, n_threads, mon)
+    })?;
+    let arrays = |r: Neighbors<f64>| -> PyResult<_> {
+        let shape = (r.rows, r.k);
+        Ok((
+            array2(py, shape, r.indices)?,
+            array2(py, shape, r.distances)?,
+        ))
+    };
+    let ((ia, ka), (ib, kb)) = (arrays(ra)?, arrays(rb)?);
+    Ok((ia, ka, ib, kb))
 }

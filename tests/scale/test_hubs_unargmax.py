@@ -43,6 +43,38 @@ def test_hubness_report(sync, points, reduction):
     assert_reports_equal(ref, got)
 
 
+@pytest.mark.parametrize("reduction", [None, "mp", "dissim"])
+def test_hubness_of_a_lazy_knn(sync, points, reduction):
+    # A LazyKNN is scored as the single-process call scores the same precomputed KNNResult.
+    lazy = scale.knn(da.from_array(points, chunks=(50, 12)), 12)
+    ref = latentgeo.hubness(latentgeo.knn(points, 12), 5, reduction=reduction, X=points)
+    X = points if reduction == "dissim" else None
+    got = sync(lambda: scale.hubness(lazy, 5, reduction=reduction, X=X))
+    assert_reports_equal(ref, got)
+    if reduction is not None:
+        ref = latentgeo.reduce_hubness(latentgeo.knn(points, 12), reduction, k=5, X=points)
+        got = sync(lambda: scale.reduce_hubness(lazy, reduction, k=5, n_candidates=9, X=X))
+        ref9 = latentgeo.reduce_hubness(latentgeo.knn(points, 9), reduction, k=5, X=points)
+        assert np.array_equal(got.indices, ref9.indices) and got.metric == ref9.metric
+        assert not np.array_equal(ref.indices, ref9.indices) or reduction == "dissim"
+
+
+def test_hubness_of_a_lazy_knn_bad_input(points):
+    lazy = scale.knn(points, 6)
+    with pytest.raises(ValueError, match="k=7 exceeds the 6 neighbours"):
+        scale.hubness(lazy, 7)
+    with pytest.raises(ValueError, match="self-join"):
+        scale.hubness(scale.knn(points, 2, query=points[:5]), 2)
+    with pytest.raises(ValueError, match="needs the vectors: pass X="):
+        scale.hubness(lazy, 3, reduction="dissim")
+    with pytest.raises(ValueError, match="X has 5 rows but the kNN indexes 240"):
+        scale.reduce_hubness(lazy, "dissim", k=3, X=points[:5])
+    with pytest.raises(ValueError, match="X= is only for a LazyKNN"):
+        scale.hubness(points, 3, X=points)
+    with pytest.raises(ValueError, match="n_candidates"):
+        scale.hubness(lazy, 3, reduction="mp", n_candidates=7)
+
+
 def test_hubness_on_the_cluster(cluster, points):
     got = cluster(lambda: scale.hubness(da.from_array(points, chunks=(70, 12)), 4, metric="cosine"))
     assert_reports_equal(latentgeo.hubness(points, 4, metric="cosine"), got)

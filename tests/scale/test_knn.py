@@ -121,6 +121,23 @@ def test_keys_are_the_exact_ranking_values(rng):
     np.testing.assert_allclose(keys, exact, rtol=1e-14)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "inner_product"])
+def test_a_block_pair_ranks_both_ways(rng, metric):
+    """knn_pair (one off-diagonal pair of a self-join): the two one-way keys=True searches."""
+    a = rng.normal(size=(70, 5)).astype(np.float32)
+    b = rng.normal(size=(33, 5)).astype(np.float32)
+    b[:2] = a[:2]  # ties across the blocks
+    ia, ka, ib, kb = _core.knn_pair(a, b, k_a=4, k_b=9, metric=metric)
+    ref_a = _core.knn(b, k=4, metric=metric, query=a, keys=True)
+    ref_b = _core.knn(a, k=9, metric=metric, query=b, keys=True)
+    assert same_bits(ia, ref_a[0]) and same_bits(ka, ref_a[1])
+    assert same_bits(ib, ref_b[0]) and same_bits(kb, ref_b[1])
+    with pytest.raises(TypeError, match="b must have the dtype of a"):
+        _core.knn_pair(a, b.astype(np.float64), k_a=1, k_b=1, metric=metric)
+    with pytest.raises(ValueError, match="must not exceed"):
+        _core.knn_pair(a, b, k_a=34, k_b=1, metric=metric)
+
+
 def test_lazy_result_unpacks_persists_and_pickles(sync, rng):
     X = rng.normal(size=(30, 3))
     lazy = scale.knn(da.from_array(X, chunks=(8, 3)), 3)

@@ -17,6 +17,7 @@ from ..hubs import reduce_hubness as _reduce_hubness
 from ..hubs._reduction import _ALIASES, _method_params
 from ..hubs._scores import _check_hub_size
 from ..neighbors import KNNResult
+from ..neighbors._knn import check_k
 from ._inputs import aligned
 from ._knn import DEFAULT_SPLIT_EVERY, LazyKNN, knn
 
@@ -109,9 +110,10 @@ def _add(parts) -> np.ndarray:
 
 
 def hubness(
-    X,
+    X_or_knn,
     k: int = 10,
     *,
+    X=None,
     metric: str = "euclidean",
     hub_size: float = 2.0,
     reduction: Optional[str] = None,
@@ -125,8 +127,12 @@ def hubness(
 
     Parameters
     ----------
-    X : inputs of :func:`latentgeo.scale.knn`, shape (n, d)
-        The vectors (a self-join, each point excluded from its own list).
+    X_or_knn : LazyKNN or the inputs of :func:`latentgeo.scale.knn`, shape (n, d)
+        The vectors (a self-join, each point excluded from its own list), or a self-join
+        :class:`LazyKNN` already built (its first `k` columns are scored; with a reduction,
+        its first `n_candidates` columns, default all, are re-ranked).
+    X : inputs of :func:`latentgeo.scale.knn`, optional
+        The vectors of a `LazyKNN`, for the ``"dissim"`` reduction.
     k, metric, hub_size, reduction, reduction_params, n_candidates
         As in :func:`latentgeo.hubness`. Without a reduction, N_k is summed from per-block counts
         and only that vector reaches the final task; a reduction needs every candidate list of
@@ -158,33 +164,62 @@ def hubness(
         if reduction is None:
             raise ValueError("n_candidates only applies with a reduction")
         n_candidates = check_int(n_candidates, "n_candidates", low=k)
-    opts = dict(metric=metric, block_rows=block_rows, split_every=split_every, n_threads=n_threads)
+    split = DEFAULT_SPLIT_EVERY if split_every is None else split_every
+    if isinstance(X_or_knn, LazyKNN):
+        lazy = _stored(X_or_knn, k)
+        if reduction is None:
+            lazy = _as_lazy(lazy, k, metric, block_rows, split_every, n_threads)
+        else:
+            lazy = _stored(lazy, k if n_candidates is None else n_candidates, "n_candidates")
+            lazy = _as_lazy(lazy, n_candidates, metric, block_rows, split_every, n_threads)
+            X = None if X is None else _vectors(X, lazy, block_rows)
+    else:
+        if X is not None:
+            raise ValueError("X= is only for a LazyKNN; vectors were passed already")
+        Xd = _vectors(X_or_knn, None, block_rows)
+        n = Xd.shape[0]
+        check_k(k, n, exclude=True)
+        if reduction is not None:
+            if n_candidates is None:
+                n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
+            elif n_candidates > n - 1:
+                raise ValueError(f"n_candidates={n_candidates} must be smaller than n={n}")
+        lazy = knn(Xd, k if reduction is None else n_candidates, metric=metric,
+                   split_every=split_every, n_threads=n_threads)  # fmt: skip
+        X = Xd
     if reduction is None:
-        lazy = knn(X, k, **opts)
-        nk = _counts(lazy, DEFAULT_SPLIT_EVERY if split_every is None else split_every)
         return dask.delayed(HubnessReport.from_k_occurrence, pure=True)(
-            nk, k, metric=lazy.metric, reduction=None, n_candidates=None, hub_size=hub_size
+            _counts(lazy, split), k, metric=lazy.metric, reduction=None, n_candidates=None,
+            hub_size=hub_size,
+        )  # fmt: skip
+    if reduction == "dissim" and X is None:
+        raise ValueError("the 'dissim' reduction needs the vectors: pass X=")
+    vectors = X if reduction == "dissim" else None
+    return dask.delayed(_reduced_report, pure=True)(
+        lazy.indices, lazy.distances, lazy.metric, lazy.n_index, k, hub_size, reduction,
+        reduction_params, vectors,
+    )  # fmt: skip
+
+
+def _stored(lazy: LazyKNN, k: int, name: str = "k") -> LazyKNN:
+    """A self-join LazyKNN with at least `k` columns (ValueError naming `name` otherwise)."""
+    if not lazy.self_join:
+        raise ValueError(
+            "hubness needs a self-join; this LazyKNN was computed for separate queries"
         )
+    if k > lazy.k:
+        raise ValueError(f"{name}={k} exceeds the {lazy.k} neighbours stored per row")
+    return lazy
+
+
+def _vectors(X, lazy: Optional[LazyKNN], block_rows) -> da.Array:
+    """`X` as row-chunked dask vectors (as many rows as `lazy` has points, when given)."""
     from ._inputs import as_rows
 
     Xd = as_rows(X, "X", block_rows=block_rows)
-    n = Xd.shape[0]
-    if k > n - 1:
-        raise ValueError(
-            f"k={k} must be smaller than the number of points n={n} (each point is excluded "
-            "from its own neighbours)"
-        )
-    if n_candidates is None:
-        n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
-    elif n_candidates > n - 1:
-        raise ValueError(f"n_candidates={n_candidates} must be smaller than n={n}")
-    opts["block_rows"] = None  # Xd is a dask array already
-    lazy = knn(Xd, n_candidates, **opts)
-    vectors = Xd if reduction == "dissim" else None
-    return dask.delayed(_reduced_report, pure=True)(
-        lazy.indices, lazy.distances, lazy.metric, n, k, hub_size, reduction,
-        reduction_params, vectors,
-    )  # fmt: skip
+    if lazy is not None and Xd.shape[0] != lazy.n_index:
+        raise ValueError(f"X has {Xd.shape[0]} rows but the kNN indexes {lazy.n_index} points")
+    return Xd
 
 
 def _reduced_report(idx, dist, metric, n, k, hub_size, reduction, params, vectors):
@@ -200,10 +235,11 @@ def _reduced_report(idx, dist, metric, n, k, hub_size, reduction, params, vector
 
 
 def reduce_hubness(
-    X,
+    knn_or_X,
     method: str,
     *,
     k: Optional[int] = None,
+    X=None,
     metric: str = "euclidean",
     n_candidates: Optional[int] = None,
     block_rows: Optional[int] = None,
@@ -215,9 +251,12 @@ def reduce_hubness(
 
     Parameters
     ----------
-    X : inputs of :func:`latentgeo.scale.knn`, shape (n, d)
-        The vectors; their exact self-join kNN (`n_candidates` per point, default
-        ``max(3k, k + 10)`` capped at ``n - 1``) is computed on Dask.
+    knn_or_X : LazyKNN or the inputs of :func:`latentgeo.scale.knn`, shape (n, d)
+        A self-join :class:`LazyKNN` (its first `n_candidates` columns, default all, are
+        re-ranked), or the vectors, whose exact self-join kNN (`n_candidates` per point,
+        default ``max(3k, k + 10)`` capped at ``n - 1``) is computed on Dask.
+    X : inputs of :func:`latentgeo.scale.knn`, optional
+        The vectors of a `LazyKNN`, for ``"dissim"``.
     method, k, metric, n_candidates, **method_params
         As in :func:`latentgeo.reduce_hubness`. The re-ranking needs every point's candidate
         list, so its task gathers the ``n x n_candidates`` table (and, for ``"dissim"``, the
@@ -234,18 +273,25 @@ def reduce_hubness(
     _method_params(_ALIASES.get(method, method), method_params)  # unknown parameters: now
     if k is not None:
         k = check_int(k, "k", low=1)
-    from ._inputs import as_rows
-
-    Xd = as_rows(X, "X", block_rows=block_rows)
-    n = Xd.shape[0]
-    if n_candidates is None:
-        if k is None:
-            raise ValueError("k or n_candidates is required when passing vectors")
-        n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
-    lazy = knn(Xd, n_candidates, metric=metric, split_every=split_every, n_threads=n_threads)
-    vectors = Xd if method == "dissim" else None
+    if isinstance(knn_or_X, LazyKNN):
+        lazy = _stored(knn_or_X, n_candidates or 1, "n_candidates")
+        lazy = _as_lazy(lazy, n_candidates, metric, block_rows, split_every, n_threads)
+        X = None if X is None else _vectors(X, lazy, block_rows)
+    else:
+        if X is not None:
+            raise ValueError("X= is only for a LazyKNN; vectors were passed already")
+        X = _vectors(knn_or_X, None, block_rows)
+        n = X.shape[0]
+        if n_candidates is None:
+            if k is None:
+                raise ValueError("k or n_candidates is required when passing vectors")
+            n_candidates = max(k, min(max(3 * k, k + 10), n - 1))
+        lazy = knn(X, n_candidates, metric=metric, split_every=split_every, n_threads=n_threads)
+    if method == "dissim" and X is None:
+        raise ValueError("the 'dissim' reduction needs the vectors: pass X=")
+    vectors = X if method == "dissim" else None
     return dask.delayed(_reduced, pure=True)(
-        lazy.indices, lazy.distances, lazy.metric, n, method, k, method_params, vectors
+        lazy.indices, lazy.distances, lazy.metric, lazy.n_index, method, k, method_params, vectors
     )
 
 

@@ -132,9 +132,9 @@ def knn(
     Tasks: one per pair (query block, data block), each holding both blocks and a
     ``rows x min(k, data rows)`` candidate list with float64 ranking values, then
     ``ceil(log_{split_every}(data blocks))`` levels of merges per query block. A self-join
-    computes the off-diagonal block pairs in both directions (twice the GEMM work of the
-    symmetric single-process self-join). Input values are checked (finite) by the first pass,
-    which also finds the rescaling exponent.
+    has one task per unordered pair of blocks, which ranks the pair's tiles both ways (the
+    GEMM work of the symmetric single-process self-join). Input values are checked (finite) by
+    the first pass, which also finds the rescaling exponent.
 
     Examples
     --------
@@ -193,35 +193,57 @@ def _lazy_knn(Xd, Qd, k, metric, exclude, dtype, split, n_threads) -> LazyKNN:
         maxima += [check(b, o, dtype, "query") for b, o in zip(qblocks, qoff)]
     exponent = dask.delayed(_exponent, pure=True)(maxima, dtype, metric)
 
-    pair = dask.delayed(_pair, pure=True, nout=2)
+    parts = _candidates(xblocks, xchunks, xoff, qblocks, qchunks, Qd is None, k, metric,
+                        exclude, dtype, exponent, n_threads)  # fmt: skip
     merge = dask.delayed(_merge, pure=True, nout=2)
     finish = dask.delayed(_finish, pure=True, nout=2)
     idx_parts, dist_parts = [], []
-    for qi, (qb, qs) in enumerate(zip(qblocks, qchunks)):
+    for qs, lists in zip(qchunks, parts):
         if qs == 0:
             idx_parts.append(da.zeros((0, k), dtype=np.int64))
             dist_parts.append(da.zeros((0, k), dtype=dtype))
             continue
-        parts = []
-        for xi, (xb, x0, xs) in enumerate(zip(xblocks, xoff, xchunks)):
-            diag = Qd is None and xi == qi
-            kb = min(k, xs - 1 if (diag and exclude) else xs)
-            if kb == 0:
-                continue
-            src = None if diag else qb
-            parts.append(pair(xb, src, x0, kb, metric, exclude, dtype, exponent, n_threads))
-        while len(parts) > 1:
-            parts = [
-                merge([p for p in parts[i : i + split]], k) if len(parts[i : i + split]) > 1
-                else parts[i]
-                for i in range(0, len(parts), split)
-            ]  # fmt: skip
-        out = finish(parts[0], metric, dtype, exponent)
+        while len(lists) > 1:
+            lists = [
+                merge(lists[i : i + split], k) if len(lists[i : i + split]) > 1 else lists[i]
+                for i in range(0, len(lists), split)
+            ]
+        out = finish(lists[0], metric, dtype, exponent)
         idx_parts.append(da.from_delayed(out[0], shape=(qs, k), dtype=np.int64))
         dist_parts.append(da.from_delayed(out[1], shape=(qs, k), dtype=dtype))
     indices = da.concatenate(idx_parts, axis=0)
     distances = da.concatenate(dist_parts, axis=0)
     return LazyKNN(indices, distances, metric, n, Qd is None)
+
+
+def _candidates(xblocks, xchunks, xoff, qblocks, qchunks, self_join, k, metric, exclude, dtype,
+                e, n_threads) -> list:  # fmt: skip
+    """Per query block, the delayed candidate lists of its rows, one per data block.
+
+    A self-join ranks each off-diagonal block pair both ways from one task (one GEMM, as the
+    single-process self-join does with its tiles); diagonal blocks search themselves.
+    """
+    pair = dask.delayed(_pair, pure=True, nout=2)
+    parts: list = [[] for _ in qchunks]
+    if not self_join:
+        for qb, qs, lists in zip(qblocks, qchunks, parts):
+            for xb, x0, xs in zip(xblocks, xoff, xchunks):
+                if qs and xs:
+                    lists.append(pair(xb, qb, x0, min(k, xs), metric, False, dtype, e, n_threads))
+        return parts
+    both = dask.delayed(_both_ways, pure=True, nout=2)
+    for i, (bi, oi, si) in enumerate(zip(xblocks, xoff, xchunks)):
+        kd = min(k, si - 1 if exclude else si)
+        if kd > 0:
+            parts[i].append(pair(bi, None, oi, kd, metric, exclude, dtype, e, n_threads))
+        for j in range(i + 1, len(xblocks)):
+            bj, oj, sj = xblocks[j], xoff[j], xchunks[j]
+            if si and sj:
+                to_i, to_j = both(bi, bj, oi, oj, (min(k, sj), min(k, si)), metric, dtype, e,
+                                  n_threads)  # fmt: skip
+                parts[i].append(to_i)
+                parts[j].append(to_j)
+    return parts
 
 
 def _check_block(block, offset: int, dtype, name: str) -> float:
@@ -271,6 +293,17 @@ def _pair(xblock, qblock, x0, kb, metric, exclude, dtype, e, n_threads):
     )
     idx += x0
     return idx, keys
+
+
+def _both_ways(ablock, bblock, a0, b0, ks, metric, dtype, e, n_threads):
+    """Candidates of the rows of block a among block b and of block b among block a, from
+    one pass over their tiles: two (global indices, float64 ranking values) pairs."""
+    a = _prepare(ablock, dtype, metric, e)
+    b = _prepare(bblock, dtype, metric, e)
+    ia, ka, ib, kb = _core.knn_pair(
+        a, b, k_a=ks[0], k_b=ks[1], metric=metric, n_threads=task_threads(n_threads)
+    )
+    return (ia + b0, ka), (ib + a0, kb)
 
 
 def _merge(parts, k: int):
