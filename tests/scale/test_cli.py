@@ -54,11 +54,12 @@ def test_unargmax_geodesic_sample(capsys, tmp_path, example, address):
     assert without_times(got)["sources"] == ref["sources"]
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
-    common = ("sample", "--n", 300, "--method", "euler_maruyama", "--steps", 10)
+    common = ("sample", "--n", 300, "--method", "euler_maruyama", "--steps", 10, "--loglik", 150)
     ref = run_json(capsys, *common, "--batch-size", 64, "--out", tmp_path / "s.npy")
     got = run_json(capsys, *common, "--batch-size", 64, "--out", tmp_path / "t.npy",
                    "--scheduler", address)  # fmt: skip
     assert without_times(got) == {**without_times(ref), "out": got["out"]}
+    assert got["loglik"]["nfe"] > 0 and np.isfinite(got["loglik"]["mean_log_prob"])
     assert np.array_equal(np.load(tmp_path / "s.npy"), np.load(tmp_path / "t.npy"))
 
 

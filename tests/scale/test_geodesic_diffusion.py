@@ -121,6 +121,20 @@ def test_log_likelihood(sync, rng, divergence):
     assert same_bits(ref, got)
 
 
+@pytest.mark.parametrize("method", ["rk4", "dopri5"])
+def test_log_likelihood_result(run, rng, method):
+    # The merged result equals a batched single-process run whose batches are the chunks.
+    x = rng.normal(size=(11, 2))
+    opts = dict(divergence="hutchinson", probes=2, method=method, steps=6, seed=2)
+    ref = dfn.log_likelihood(dfn.VP(), GMM, x, batch_size=4, **opts)
+    got = run(lambda: scale.log_likelihood(dfn.VP(), GMM, x, block_samples=4, return_result=True,
+                                           **opts))  # fmt: skip
+    assert isinstance(got, dfn.LikelihoodResult) and got.nfe == ref.nfe
+    for name in ("log_prob", "prior_logp", "delta", "stderr", "x_end", "accepted", "rejected"):
+        a, b = getattr(ref, name), getattr(got, name)
+        assert (a is None and b is None) or same_bits(a, b), name
+
+
 def test_a_model_that_cannot_be_pickled_is_refused_before_sampling():
     lock, calls = threading.Lock(), []
 

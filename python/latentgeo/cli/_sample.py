@@ -91,11 +91,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             )
         if out is not None:
             out.commit(x)
+        ll = None if args.loglik is None else _log_likelihood(process, gmm, x, args, client)
     summary = _sample_summary(args, gmm, source, res, x, seconds, None if out is None else out)
-    if args.loglik is not None:
+    if ll is not None:
         sub = x[: args.loglik]
-        ll = diffusion.log_likelihood(process, gmm, sub, seed=args.seed, n_threads=args.threads)
-        # (in this process, also with --scheduler/--workers: a check on M samples)
         try:
             data_lp = float(gmm.log_prob(sub).mean())
         except ValueError:  # singular covariances: p_0 has no density
@@ -111,6 +110,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         return 0
     _print_sample_text(summary, gmm)
     return 0
+
+
+def _log_likelihood(process, gmm, x, args, client):
+    """The likelihood of the first --loglik samples, on the Dask client when there is one."""
+    opts = dict(seed=args.seed, n_threads=args.threads)
+    sub = x[: args.loglik]
+    if client is None:
+        return diffusion.log_likelihood(process, gmm, sub, batch_size=args.batch_size, **opts)
+    from ..scale import log_likelihood
+
+    block = args.batch_size or _DASK_BLOCK
+    lazy = log_likelihood(process, gmm, sub, block_samples=block, return_result=True, **opts)
+    return lazy.compute(scheduler=client)
 
 
 def _sample_summary(args, gmm, source, res, x, seconds, out) -> dict:
@@ -248,7 +260,8 @@ def _add_sample_parser(sub) -> None:
     p.add_argument(
         "--loglik", type=int, metavar="M",
         help="also report the mean exact log-likelihood (probability-flow ODE, dopri5) of the "
-        "first M samples, next to their true log-density",
+        "first M samples, next to their true log-density (in batches of --batch-size rows; "
+        "on the Dask workers with --scheduler/--workers)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     p.add_argument(

@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 
 from .._validate import check_int, check_n_threads
-from ..diffusion import SampleResult
+from ..diffusion import LikelihoodResult, SampleResult
 from ..diffusion import log_likelihood as _log_likelihood
 from ..diffusion import sample as _sample
 from ..diffusion._grids import _schedule_args
@@ -208,9 +208,10 @@ def log_likelihood(
     *,
     kind: str = "eps",
     block_samples: int = DEFAULT_BLOCK_SAMPLES,
+    return_result: bool = False,
     n_threads: Optional[int] = None,
     **options,
-) -> da.Array:
+):
     """:func:`latentgeo.diffusion.log_likelihood` on Dask, over blocks of data rows.
 
     Parameters
@@ -220,6 +221,10 @@ def log_likelihood(
         the sample axis. `model` must be picklable with cloudpickle.
     block_samples : int
         Rows per task when `x` is a numpy array.
+    return_result : bool
+        Return a delayed :class:`~latentgeo.diffusion.LikelihoodResult` instead (every field
+        gathered in memory; ``nfe`` summed over the tasks, as over the batches of a batched
+        run, so it equals the single-process result with ``batch_size`` = the chunk size).
     n_threads : int, optional
         Threads per task for analytic models (default: the worker's thread count).
     **options
@@ -231,7 +236,8 @@ def log_likelihood(
     -------
     dask.array.Array of float64, shape (B,)
         ``log_prob`` of the single-process :class:`~latentgeo.diffusion.LikelihoodResult`, bit
-        for bit (Hutchinson probes are keyed by the row index), chunked like `x`.
+        for bit (Hutchinson probes are keyed by the row index), chunked like `x` (or, with
+        `return_result`, a ``dask.delayed.Delayed``).
     """
     _check_options(options, "log_likelihood")
     _check_model(process, model, kind)
@@ -240,17 +246,40 @@ def log_likelihood(
     xd = _states(x, block)
     m = shared(model, "model")
     task = dask.delayed(_likelihood_block, pure=True)
+    blocks = zip(xd.to_delayed().ravel(), _starts(xd), xd.chunks[0])
+    results = [(task(process, m, xb, lo, kind, n_threads, options), r) for xb, lo, r in blocks]
+    if return_result:
+        return dask.delayed(_merge_likelihoods, pure=True)([r for r, _ in results])
     parts = [
-        da.from_delayed(task(process, m, xb, lo, kind, n_threads, options), (rows,), np.float64)
-        for xb, lo, rows in zip(xd.to_delayed().ravel(), _starts(xd), xd.chunks[0])
+        da.from_delayed(dask.delayed(getattr)(r, "log_prob"), (rows,), np.float64)
+        for r, rows in results
     ]
     return da.concatenate(parts, axis=0)
+
+
+def _merge_likelihoods(parts) -> LikelihoodResult:
+    """One result from those of consecutive row ranges (as a batched run reports it)."""
+
+    def cat(name):
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return LikelihoodResult(
+        log_prob=cat("log_prob"),
+        prior_logp=cat("prior_logp"),
+        delta=cat("delta"),
+        stderr=cat("stderr"),
+        x_end=cat("x_end"),
+        nfe=sum(p.nfe for p in parts),
+        accepted=cat("accepted"),
+        rejected=cat("rejected"),
+    )
 
 
 def _likelihood_block(process, model, x, lo, kind, n_threads, options):
     from ._threads import task_threads
 
-    res = _log_likelihood(
+    return _log_likelihood(
         process,
         model,
         aligned(x),
@@ -259,4 +288,3 @@ def _likelihood_block(process, model, x, lo, kind, n_threads, options):
         n_threads=task_threads(n_threads),
         **options,
     )
-    return res.log_prob
