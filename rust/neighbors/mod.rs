@@ -11,7 +11,6 @@
 //! output does not depend on the block sizes or the number of threads. The n x n distance matrix
 //! is never formed.
 
-use std::borrow::Cow;
 use std::sync::Mutex;
 
 use faer::linalg::matmul::matmul;

@@ -31,7 +31,7 @@ pub fn knn_keys_pair<T: Real>(
     with_threads(n_threads, || {
         let d = a.cols;
         let prep_a = Prepared::new(b, Some(a), metric);
-        let prep_b = prep_a.swapped(d);
+        let prep_b = prep_a.swapped();
         let rows_a = Search {
             data: b,
             query: a,
@@ -74,13 +74,21 @@ fn both_ways<T: Real>(
         heaps_a.chunks_mut(SELF_BLOCK).map(Mutex::new).collect();
     let blocks_b: Vec<Mutex<&mut [TopK]>> =
         heaps_b.chunks_mut(SELF_BLOCK).map(Mutex::new).collect();
+    let prep = rows_a.prep;
     tiles.par_iter().try_for_each_init(
-        || vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
-        |tile, &(r, c)| -> Result<()> {
+        || {
+            (
+                vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
+                Rows::new(),
+                Vec::new(),
+            )
+        },
+        |(tile, rows, cbuf), &(r, c)| -> Result<()> {
             monitor.check()?;
             let (r0, c0) = (r * SELF_BLOCK, c * SELF_BLOCK);
             let (qb, db) = (SELF_BLOCK.min(m - r0), SELF_BLOCK.min(n - c0));
-            rows_a.gemm(rows_a.prep.query(), r0, qb, c0, db, tile);
+            let lhs = rows.get(prep, Side::Query, r, r0, qb);
+            rows_a.gemm(lhs, prep.block(Side::Data, c0, db, cbuf), tile);
             rows_a.scan_rows(tile, r0, c0, db, &mut lock(&blocks_a, r));
             rows_b.scan_cols(tile, r0, qb, db, &mut lock(&blocks_b, c));
             monitor.advance(1);

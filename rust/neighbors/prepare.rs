@@ -3,14 +3,21 @@
 
 use super::*;
 
-/// The rows in the form the GEMM kernel ranks, plus what the error bound needs.
+/// What the GEMM kernel needs to rank rows: each block is centred (Euclidean metrics) or
+/// normalised (cosine) into a small buffer as its tiles are computed, never as a whole copy of
+/// the data; plus the biases and norms of the prepared rows, for the keys and the error bound.
 pub(super) struct Prepared<'a, T: Real> {
-    pub(super) data: Cow<'a, [T]>,
-    pub(super) query: Option<Cow<'a, [T]>>,
-    /// Per data row: `|x|^2` (Euclidean metrics) or 0.
+    data: Matrix<'a, T>,
+    query: Option<Matrix<'a, T>>,
+    /// Column mean subtracted from every row (Euclidean metrics), else empty.
+    mean: Vec<f64>,
+    /// Per data row: `|x|^2` of the prepared row (Euclidean metrics) or 0.
     pub(super) bias: Vec<T>,
     /// Largest norm of a prepared data row.
     pub(super) max_norm: f64,
+    /// Norm of each prepared query row (`None`: the data rows', a self-join).
+    query_norms_prepared: Option<Vec<f64>>,
+    data_norms_prepared: Vec<f64>,
     /// Coefficient of the dot product in the key (-2 or -1, exact in T).
     pub(super) coef: T,
     pub(super) metric: Metric,
@@ -19,103 +26,150 @@ pub(super) struct Prepared<'a, T: Real> {
     pub(super) query_norms: Option<Vec<f64>>,
 }
 
+/// Which rows a block is taken from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Side {
+    Data,
+    Query,
+}
+
 impl<'a, T: Real> Prepared<'a, T> {
     pub(super) fn new(data: Matrix<'a, T>, query: Option<Matrix<'a, T>>, metric: Metric) -> Self {
-        let d = data.cols;
         let mean = if metric.is_euclidean() {
             column_mean(data)
         } else {
             vec![]
         };
-        let transform = |m: Matrix<'a, T>| -> Cow<'a, [T]> {
-            match metric {
-                Metric::Euclidean | Metric::SqEuclidean => Cow::Owned(
-                    m.data
-                        .chunks_exact(d)
-                        .flat_map(|r| {
-                            r.iter()
-                                .zip(&mean)
-                                .map(|(v, mu)| T::from_f64(v.to_f64() - mu))
-                        })
-                        .collect(),
-                ),
-                Metric::Cosine => Cow::Owned(
-                    m.data
-                        .chunks_exact(d)
-                        .flat_map(|r| {
-                            let nr = norm(r);
-                            let s = if nr > 0.0 { 1.0 / nr } else { 0.0 };
-                            r.iter().map(move |v| T::from_f64(v.to_f64() * s))
-                        })
-                        .collect(),
-                ),
-                Metric::InnerProduct => Cow::Borrowed(m.data),
+        let original = |m: Matrix<'a, T>| -> Vec<f64> {
+            if metric == Metric::Cosine {
+                m.data.par_chunks(m.cols.max(1)).map(norm).collect()
+            } else {
+                vec![]
             }
         };
-        let pdata = transform(data);
-        let pquery = query.map(transform);
-        let norms: Vec<f64> = pdata.chunks_exact(d).map(norm).collect();
-        let max_norm = norms.iter().cloned().fold(0.0, f64::max);
-        let bias = if metric.is_euclidean() {
-            norms.iter().map(|v| T::from_f64(v * v)).collect()
-        } else {
-            vec![T::ZERO; data.rows]
-        };
-        let (data_norms, query_norms) = if metric == Metric::Cosine {
-            (
-                data.data.chunks_exact(d).map(norm).collect(),
-                query.map(|q| q.data.chunks_exact(d).map(norm).collect()),
-            )
-        } else {
-            (vec![], None)
-        };
-        let coef = T::from_f64(if metric.is_euclidean() { -2.0 } else { -1.0 });
-        Prepared {
-            data: pdata,
-            query: pquery,
-            bias,
-            max_norm,
-            coef,
+        let (data_norms, query_norms) = (original(data), query.map(original));
+        let mut prep = Prepared {
+            data,
+            query,
+            mean,
+            bias: vec![],
+            max_norm: 0.0,
+            query_norms_prepared: None,
+            data_norms_prepared: vec![],
+            coef: T::from_f64(if metric.is_euclidean() { -2.0 } else { -1.0 }),
             metric,
             data_norms,
             query_norms,
+        };
+        prep.data_norms_prepared = prep.prepared_norms(Side::Data);
+        if query.is_some() {
+            prep.query_norms_prepared = Some(prep.prepared_norms(Side::Query));
         }
+        prep.set_bias();
+        prep
     }
 
-    /// The same prepared rows with the roles of data and query exchanged (the query's biases
-    /// and largest norm computed), so one GEMM tile can rank in both directions.
-    pub(super) fn swapped(&self, d: usize) -> Self {
-        let query = self.query.clone().unwrap_or_else(|| self.data.clone());
-        let norms: Vec<f64> = query.chunks_exact(d).map(norm).collect();
-        let max_norm = norms.iter().cloned().fold(0.0, f64::max);
-        let bias = if self.metric.is_euclidean() {
+    fn set_bias(&mut self) {
+        let norms = &self.data_norms_prepared;
+        self.max_norm = norms.iter().cloned().fold(0.0, f64::max);
+        self.bias = if self.metric.is_euclidean() {
             norms.iter().map(|v| T::from_f64(v * v)).collect()
         } else {
             vec![T::ZERO; norms.len()]
         };
-        let (data_norms, query_norms) = if self.metric == Metric::Cosine {
-            let q = self
-                .query_norms
-                .clone()
-                .unwrap_or_else(|| self.data_norms.clone());
-            (q, Some(self.data_norms.clone()))
-        } else {
-            (vec![], None)
-        };
-        Prepared {
+    }
+
+    /// The norm of every prepared row of one side (each row prepared in a scratch buffer).
+    fn prepared_norms(&self, side: Side) -> Vec<f64> {
+        (0..self.matrix(side).rows)
+            .into_par_iter()
+            .map_init(Vec::new, |buf, i| norm(self.block(side, i, 1, buf)))
+            .collect()
+    }
+
+    /// The same rows with the roles of data and query exchanged, so one GEMM tile can rank in
+    /// both directions.
+    pub(super) fn swapped(&self) -> Self {
+        let query = self.query.unwrap_or(self.data);
+        let mut prep = Prepared {
             data: query,
-            query: Some(self.data.clone()),
-            bias,
-            max_norm,
+            query: Some(self.data),
+            mean: self.mean.clone(),
+            bias: vec![],
+            max_norm: 0.0,
+            query_norms_prepared: Some(self.data_norms_prepared.clone()),
+            data_norms_prepared: self
+                .query_norms_prepared
+                .clone()
+                .unwrap_or_else(|| self.data_norms_prepared.clone()),
             coef: self.coef,
             metric: self.metric,
-            data_norms,
-            query_norms,
+            data_norms: self
+                .query_norms
+                .clone()
+                .unwrap_or_else(|| self.data_norms.clone()),
+            query_norms: (self.metric == Metric::Cosine).then(|| self.data_norms.clone()),
+        };
+        prep.set_bias();
+        prep
+    }
+
+    fn matrix(&self, side: Side) -> Matrix<'a, T> {
+        match side {
+            Side::Data => self.data,
+            Side::Query => self.query.unwrap_or(self.data),
         }
     }
 
-    pub(super) fn query(&self) -> &[T] {
-        self.query.as_deref().unwrap_or(&self.data)
+    /// Rows `r0..r0 + rows` of one side in the form the kernel ranks: borrowed for the inner
+    /// product, else written into `buf`.
+    pub(super) fn block<'b>(
+        &'b self,
+        side: Side,
+        r0: usize,
+        rows: usize,
+        buf: &'b mut Vec<T>,
+    ) -> &'b [T] {
+        let m = self.matrix(side);
+        let d = m.cols;
+        let src = &m.data[r0 * d..(r0 + rows) * d];
+        match self.metric {
+            Metric::InnerProduct => src,
+            Metric::Euclidean | Metric::SqEuclidean => {
+                buf.resize(src.len(), T::ZERO);
+                for (out, row) in buf.chunks_exact_mut(d).zip(src.chunks_exact(d)) {
+                    for ((o, v), mu) in out.iter_mut().zip(row).zip(&self.mean) {
+                        *o = T::from_f64(v.to_f64() - mu);
+                    }
+                }
+                &buf[..src.len()]
+            }
+            Metric::Cosine => {
+                let norms = match side {
+                    Side::Query => self.query_norms.as_ref().unwrap_or(&self.data_norms),
+                    Side::Data => &self.data_norms,
+                };
+                buf.resize(src.len(), T::ZERO);
+                for ((out, row), &nr) in buf
+                    .chunks_exact_mut(d)
+                    .zip(src.chunks_exact(d))
+                    .zip(&norms[r0..r0 + rows])
+                {
+                    let s = if nr > 0.0 { 1.0 / nr } else { 0.0 };
+                    for (o, v) in out.iter_mut().zip(row) {
+                        *o = T::from_f64(v.to_f64() * s);
+                    }
+                }
+                &buf[..src.len()]
+            }
+        }
+    }
+
+    /// The norm of prepared query row `i`.
+    pub(super) fn query_norm_prepared(&self, i: usize) -> f64 {
+        self.query_norms_prepared
+            .as_ref()
+            .unwrap_or(&self.data_norms_prepared)[i]
     }
 
     pub(super) fn query_norm(&self, i: usize) -> f64 {

@@ -87,19 +87,12 @@ impl<T: Real> Search<'_, '_, T> {
         })
     }
 
-    /// `dst = rows r0..r0+qb of the prepared query times rows c0..c0+db of the prepared data^T`.
-    pub(super) fn gemm(
-        &self,
-        query: &[T],
-        r0: usize,
-        qb: usize,
-        c0: usize,
-        db: usize,
-        dst: &mut [T],
-    ) {
+    /// `dst = lhs rhs^T` for prepared row blocks `lhs` (`qb x d`) and `rhs` (`db x d`).
+    pub(super) fn gemm(&self, lhs: &[T], rhs: &[T], dst: &mut [T]) {
         let d = self.d;
-        let lhs = MatRef::from_row_major_slice(&query[r0 * d..(r0 + qb) * d], qb, d);
-        let rhs = MatRef::from_column_major_slice(&self.prep.data[c0 * d..(c0 + db) * d], d, db);
+        let (qb, db) = (lhs.len() / d, rhs.len() / d);
+        let lhs = MatRef::from_row_major_slice(lhs, qb, d);
+        let rhs = MatRef::from_column_major_slice(rhs, d, db);
         let dst = MatMut::from_row_major_slice_mut(&mut dst[..qb * db], qb, db);
         matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
     }
@@ -198,17 +191,21 @@ impl<T: Real> Search<'_, '_, T> {
             .flat_map(|b| (0..splits).map(move |s| (b, s)))
             .collect();
         items.par_iter().try_for_each_init(
-            || (vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)], Vec::new()),
-            |(tile, local), &(b, s)| -> Result<()> {
+            || {
+                let tile = vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)];
+                (tile, Vec::new(), Vec::new(), Vec::new())
+            },
+            |(tile, local, qbuf, dbuf), &(b, s)| -> Result<()> {
                 let r0 = b * QUERY_BLOCK;
                 let qb = QUERY_BLOCK.min(m - r0);
                 local.clear();
                 local.resize_with(qb, || TopK::new(pool));
+                let lhs = self.prep.block(Side::Query, r0, qb, qbuf);
                 let data_blocks = s * per_split..((s + 1) * per_split).min(n_data_blocks);
                 for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
                     monitor.check()?;
                     let db = DATA_BLOCK.min(n - c0);
-                    self.gemm(self.prep.query(), r0, qb, c0, db, tile);
+                    self.gemm(lhs, self.prep.block(Side::Data, c0, db, dbuf), tile);
                     self.scan_rows(tile, r0, c0, db, local);
                     monitor.advance(1);
                 }
@@ -234,12 +231,19 @@ impl<T: Real> Search<'_, '_, T> {
             heaps.chunks_mut(SELF_BLOCK).map(Mutex::new).collect();
         let lock = |b: usize| blocks[b].lock().unwrap_or_else(|e| e.into_inner());
         tiles.par_iter().try_for_each_init(
-            || vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
-            |tile, &(b, c)| -> Result<()> {
+            || {
+                (
+                    vec![T::ZERO; SELF_BLOCK * SELF_BLOCK.min(n)],
+                    Rows::new(),
+                    Vec::new(),
+                )
+            },
+            |(tile, rows, cbuf), &(b, c)| -> Result<()> {
                 monitor.check()?;
                 let (r0, c0) = (b * SELF_BLOCK, c * SELF_BLOCK);
                 let (qb, db) = (SELF_BLOCK.min(n - r0), SELF_BLOCK.min(n - c0));
-                self.gemm(&self.prep.data, r0, qb, c0, db, tile);
+                let lhs = rows.get(self.prep, Side::Data, b, r0, qb);
+                self.gemm(lhs, self.prep.block(Side::Data, c0, db, cbuf), tile);
                 self.scan_rows(tile, r0, c0, db, &mut lock(b));
                 if c != b {
                     self.scan_cols(tile, r0, qb, db, &mut lock(c));
@@ -276,8 +280,7 @@ impl<T: Real> Search<'_, '_, T> {
     /// Whether every point outside a pool whose largest key is `worst_key` is provably farther
     /// than the exact k-th value `kth`.
     pub(super) fn pool_is_proven(&self, i: usize, worst_key: f64, kth: f64) -> bool {
-        let qrow = &self.prep.query()[i * self.d..(i + 1) * self.d];
-        let qn = norm(qrow);
+        let qn = self.prep.query_norm_prepared(i);
         let scale = (qn + self.prep.max_norm).powi(2);
         let u = T::UNIT_ROUNDOFF;
         let d = self.d as f64;
@@ -289,5 +292,40 @@ impl<T: Real> Search<'_, '_, T> {
             Metric::InnerProduct => 0.0,
         };
         worst_key - bound + offset > kth
+    }
+}
+
+/// A prepared row block kept across the tiles of one thread that share it (consecutive tiles
+/// of a row of blocks), so that it is prepared once per run of tiles rather than per tile.
+pub(super) struct Rows<T> {
+    block: Option<(Side, usize)>,
+    buf: Vec<T>,
+}
+
+impl<T: Real> Rows<T> {
+    pub(super) fn new() -> Self {
+        Rows {
+            block: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Prepared rows `r0..r0 + rows` of `side`, which form its block number `block`.
+    pub(super) fn get<'b>(
+        &'b mut self,
+        prep: &'b Prepared<'_, T>,
+        side: Side,
+        block: usize,
+        r0: usize,
+        rows: usize,
+    ) -> &'b [T] {
+        if prep.metric == Metric::InnerProduct {
+            return prep.block(side, r0, rows, &mut self.buf); // borrowed: nothing to keep
+        }
+        if self.block != Some((side, block)) {
+            prep.block(side, r0, rows, &mut self.buf);
+            self.block = Some((side, block));
+        }
+        &self.buf
     }
 }

@@ -36,10 +36,12 @@ pub fn exact_log<'py>(
     let mut grad = vec![0.0; if want_grad { n * c } else { 0 }];
     guarded("exact_log", || {
         Ok(py.detach(|| {
-            crate::parallel::with_threads(n_threads, || {
-                exact_rows(m.data, c, labels, &opt, &mut log_a, &mut grad)
+            crate::parallel::in_pool(|| {
+                crate::parallel::with_threads(n_threads, || {
+                    exact_rows(m.data, c, labels, &opt, &mut log_a, &mut grad)
+                })
             })
-        })??)
+        })???)
     })?;
     let grad = want_grad.then(|| array2(py, (n, c), grad)).transpose()?;
     Ok((log_a.into_pyarray(py), grad))

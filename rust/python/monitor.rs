@@ -84,7 +84,7 @@ pub fn run_monitored<R: Send>(
             let (tx, rx) = channel();
             let mon = &monitor;
             let handle = s.spawn(move || {
-                let r = catch_quietly(|| job(mon));
+                let r = catch_quietly(|| crate::parallel::in_pool(|| job(mon)));
                 let _ = tx.send(());
                 r
             });
@@ -108,7 +108,7 @@ pub fn run_monitored<R: Send>(
         return Err(e);
     }
     let result = match joined {
-        Ok(Ok(r)) => r?,
+        Ok(Ok(r)) => r??,
         Ok(Err(msg)) => return Err(internal_error(op, &msg)),
         Err(payload) => return Err(internal_error(op, &panic_message(payload))),
     };

@@ -88,10 +88,12 @@ pub fn diffusion_normals(
     let mut out: Vec<f64> = buffers::zeros(len, &what)?;
     guarded("diffusion_normals", || {
         py.detach(|| {
-            fill_rows(&mut out, d, |i, row| {
-                noise.normals(stream.0, first_index + i as u64, step, row);
-            });
-        });
+            crate::parallel::in_pool(|| {
+                fill_rows(&mut out, d, |i, row| {
+                    noise.normals(stream.0, first_index + i as u64, step, row);
+                });
+            })
+        })?;
         Ok(())
     })?;
     array2(py, (n, d), out)
