@@ -237,6 +237,10 @@ class Whitening:
             the floor (e.g. ``n_samples <= n_features``): those columns are noise scaled up.
         """
         X = as_float_matrix(X, "X")
+        return self._fit(X)
+
+    def _fit(self, X: np.ndarray) -> "Whitening":
+        """fit on a validated matrix."""
         self._params(X.shape[1])
         n, mean, m2 = _block_stats(X)
         self._set_state(X.shape[1], n, mean, m2 / n)
@@ -373,21 +377,42 @@ class Whitening:
             self.n_features_in_,
             f"is expecting {self.n_features_in_} features as input (the number it was fitted with)",
         )
+        return self._transform(X)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        """transform of a validated matrix with the fitted width.
+
+        ``(x - s) W`` with s = beta mu is computed as ``(x - s_w) W + (s_w - s) W``: s_w is s
+        rounded to the working precision, subtracted block by block into a reused buffer that
+        stays in cache for the GEMM, and the rounding residual ``s - s_w`` is a float64 bias row
+        added to the GEMM's output, so a large mean costs no accuracy.
+        """
         kernel, shift = self._kernel()
         dt = X.dtype
         work = _work_dtype(dt, kernel, shift)
-        kernel, shift = kernel.astype(work), shift.astype(work)
-        out = np.empty((X.shape[0], kernel.shape[1]), dtype=dt)
-        rows = max(1, _BLOCK_ELEMENTS // X.shape[1])
-        for start in range(0, X.shape[0], rows):  # bounded temporaries; centre before the GEMM
-            block = X[start : start + rows].astype(work, copy=False) - shift
-            out[start : start + rows] = _fit_dtype(block @ kernel, dt)
+        shift_w = shift.astype(work)
+        bias = ((shift_w.astype(np.float64) - shift) @ kernel).astype(work)
+        kernel_w = kernel.astype(work)
+        n, d = X.shape
+        out = np.empty((n, kernel.shape[1]), dtype=dt)
+        rows = max(1, _BLOCK_ELEMENTS // d)
+        buf = np.empty((min(rows, n), d), dtype=work)
+        fused = work == dt
+        for start in range(0, n, rows):
+            block = X[start : start + rows]
+            c = buf[: block.shape[0]]
+            np.subtract(block, shift_w, out=c)
+            if fused:
+                res = np.matmul(c, kernel_w, out=out[start : start + rows])
+                res += bias
+            else:
+                out[start : start + rows] = _fit_dtype(c @ kernel_w + bias, dt)
         return out
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         """``fit(X).transform(X)`` (X is validated once)."""
         X = as_float_matrix(X, "X")
-        return self.fit(X).transform(X)
+        return self._fit(X)._transform(X)
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Map transformed rows back: ``Z W^+ + beta mu`` with ``W^+ = diag(s)^-1 U_k^T``.

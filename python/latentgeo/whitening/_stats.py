@@ -14,8 +14,13 @@ from .._validate import (
     magnitude_exponent,
 )
 
-# Rows per block when accumulating statistics: bounds the float64 working copy to ~32 MB.
-_BLOCK_ELEMENTS = 1 << 22
+# Elements per block when transforming (4 MB in float32: the centred block stays in cache for
+# the GEMM that reads it).
+_BLOCK_ELEMENTS = 1 << 20
+
+# Elements per float64 block when accumulating statistics (16 MB: the shifted block is written
+# and read back by the SYRK while it is still in the last-level cache).
+_STATS_ELEMENTS = 1 << 21
 
 
 # Sigma_beta counts as zero when its largest eigenvalue is at most this times the mean squared
@@ -48,18 +53,34 @@ def _check_n_components(value, n_features: Optional[int]) -> Optional[int]:
 
 
 def _block_stats(X: np.ndarray):
-    """(n, mean, M2) of the rows of X in float64, block by block (exact merging)."""
+    """(n, mean, M2) of the rows of X in float64, block by block (exact merging).
+
+    Each block is widened to float64 into one reused buffer (a plain copy, then in-place
+    operations: faster than mixed-dtype ufuncs), centred at its own mean, and its scatter is a
+    float64 SYRK; the blocks are merged with the Chan-Golub-LeVeque formulas, so data whose mean
+    drifts from block to block loses no accuracy.
+    """
+    n, d = X.shape
+    rows = max(1, _STATS_ELEMENTS // d)
+    buf = np.empty((min(rows, n), d))
     n_total = 0
-    mean = np.zeros(X.shape[1])
-    m2 = np.zeros((X.shape[1], X.shape[1]))
-    rows = max(1, _BLOCK_ELEMENTS // X.shape[1])
-    for start in range(0, X.shape[0], rows):
+    mean = np.zeros(d)
+    m2 = np.zeros((d, d))
+    for start in range(0, n, rows):
         block = X[start : start + rows]
         n_b = block.shape[0]
-        mean_b = block.mean(axis=0, dtype=np.float64)
-        centred = block.astype(np.float64) - mean_b
-        m2_b = centred.T @ centred
-        n_total, mean, m2 = _merge(n_total, mean, m2, n_b, mean_b, m2_b)
+        c = buf[:n_b]
+        c[...] = block
+        mean_b = c.mean(axis=0)
+        c -= mean_b
+        m2 += c.T @ c  # numpy calls SYRK for a matrix times its own transpose
+        if n_total:  # the merge, in place
+            delta = mean_b - mean
+            m2 += np.outer(delta, delta * (n_total * n_b / (n_total + n_b)))
+            mean += delta * (n_b / (n_total + n_b))
+        else:
+            mean = mean_b
+        n_total += n_b
     return n_total, mean, m2
 
 
