@@ -330,3 +330,29 @@ def test_tied_crowd_within_the_documented_bound(c, gap):
     ref = quad_exact(f, 0, 1.0)
     got = float(exact_accuracy(f, np.array(0), 1.0))
     assert got == pytest.approx(ref, rel=0, abs=crowd_tolerance(c)), (c, gap)
+
+
+def test_train_preset_meets_its_documented_error():
+    """n_nodes="train" (20 nodes): error at most 1e-6 in A and in the gradient on random heads
+    (the docstring's 2 to 40 classes, N(0, 9) logits, sigma 0.05 to 20, and N(0, 4) logits with
+    10 to 1,000 classes), against the 100-node rule."""
+    from latentgeo.losses import N_NODES_PRESETS
+
+    rng = np.random.default_rng(5)
+    heads = []
+    for _ in range(400):
+        c = int(rng.integers(2, 41))
+        heads.append((rng.normal(0, 3, size=(1, c)), rng.integers(0, c, 1), rng.uniform(0.05, 20)))
+    for c in (10, 100, 1000):
+        heads.append((rng.normal(0, 2, size=(64, c)), rng.integers(0, c, 64), 1.0))
+    for f, y, sigma in heads:
+        a, g = exact_accuracy(f, y, sigma, n_nodes="train", return_grad=True)
+        a20, g20 = exact_accuracy(f, y, sigma, n_nodes=N_NODES_PRESETS["train"], return_grad=True)
+        assert np.array_equal(a, a20) and np.array_equal(g, g20)
+        ra, rg = exact_accuracy(f, y, sigma, n_nodes=100, return_grad=True)
+        np.testing.assert_allclose(a, ra, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(g, rg, rtol=0, atol=1e-6)
+    f, y = heads[0][0], heads[0][1]
+    assert np.array_equal(exact_loss(f, y, n_nodes="precise"), exact_loss(f, y, n_nodes=64))
+    with pytest.raises(ValueError, match="unknown n_nodes 'fast'"):
+        exact_accuracy(f, y, n_nodes="fast")

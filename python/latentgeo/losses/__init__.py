@@ -15,6 +15,7 @@ runs through the forward pass. numpy users get explicit gradients with ``return_
 
 from ._common import REDUCTIONS
 from ._expected_accuracy import (
+    N_NODES_PRESETS,
     NOISES,
     TIES,
     accuracy,
@@ -35,6 +36,7 @@ __all__ = [
     "REDUCTIONS",
     "NOISES",
     "TIES",
+    "N_NODES_PRESETS",
     "multilabel_softmax_ce",
     "sparse_multilabel_softmax_ce",
     "multilabel_softmax_proba",

@@ -32,6 +32,7 @@ __all__ = [
     "expected_accuracy_mc",
     "TIES",
     "NOISES",
+    "N_NODES_PRESETS",
 ]
 
 TIES = ("split", "first")
@@ -39,6 +40,10 @@ NOISES = ("gumbel", "gaussian")
 
 _NEWTON_STEPS = 12
 _MAX_NODES = 100
+#: Named node counts of :func:`exact_accuracy`: ``"train"`` is the cheapest rule whose error on
+#: random heads stays below 1e-6 (20 nodes), ``"precise"`` the rule for evaluation and tests
+#: that want about 1e-10.
+N_NODES_PRESETS = {"train": 20, "default": 32, "precise": 64}
 # a_j is clipped to [-_A_MAX, _A_MAX] (as in the Rust kernel): beyond it Phi(a_j + t) is exactly
 # 0 or 1 in float64 and sums of squares stay finite, where Delta / sigma itself may overflow.
 _A_MAX = 1e150
@@ -176,6 +181,8 @@ def _check_exact(logits, labels, sigma, margin, n_nodes):
     sigma = C.check_positive(sigma, "sigma")
     if margin is not None:
         margin = C.check_real(margin, "margin")
+    if isinstance(n_nodes, str):
+        n_nodes = N_NODES_PRESETS[check_choice(n_nodes, "n_nodes", tuple(N_NODES_PRESETS))]
     n_nodes = check_int(n_nodes, "n_nodes", low=2, high=_MAX_NODES)
     return xp, s, out_dtype, lab, sigma, margin, n_nodes
 
@@ -209,8 +216,14 @@ def exact_accuracy(
         A tends to the 0/1 accuracy (1/k for a k-way tie); as sigma -> inf, to 1/C.
     margin : float, optional
         Clip ``Delta_j`` at this value before dividing by sigma.
-    n_nodes : int
-        Gauss-Hermite nodes (2 ... 100).
+    n_nodes : int or {"train", "default", "precise"}
+        Gauss-Hermite nodes (2 ... 100), or a preset: ``"train"`` (20 nodes, for training
+        where an error of 1e-6 is far below the noise of SGD: measured at most 2e-7 in A and
+        5e-7 in the gradient on the random heads described below and on N(0, 4) logits with
+        10 to 1,000 classes; 10-20 % less time than 32 nodes, since the Newton search for the
+        centre costs the same), ``"default"`` (32) or
+        ``"precise"`` (64, about 1e-11). Each preset keeps the larger error near a tied crowd
+        described below (about 1e-3 in A at 20 nodes, 2e-4 at 32, for C = 1,000).
     reduction : {"none", "mean", "sum"}
         Over the leading axes.
     return_grad : bool
