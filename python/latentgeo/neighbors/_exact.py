@@ -112,36 +112,52 @@ def knn_blocked(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Exact kNN reading `X` (and `Q`) `block_rows` rows at a time: (indices, f64 keys).
 
-    Each pair of a query block and a data block is one kernel call (a self-join on the diagonal
-    of a self-join) returning the exact f64 ranking values (``keys=True``), and the candidates
-    are merged under (key, index), so the result equals one kernel call over all the data. Peak
-    memory: the output plus a few blocks.
+    Each pair of a query block and a data block is one kernel call returning the exact f64
+    ranking values (``keys=True``), and the candidates are merged under (key, index), so the
+    result equals one kernel call over all the data. A self-join calls the kernel once per
+    unordered pair of blocks (``_core.knn_pair`` ranks its tiles both ways, as the in-memory
+    self-join does) and searches each diagonal block in itself. Peak memory: the output plus a
+    few blocks.
     """
     self_join = Q is None
     src = X if self_join else Q
     m, n = src.shape[0], X.shape[0]
     best_i = np.full((m, k), _NO_INDEX, dtype=np.int64)
     best_k = np.full((m, k), np.inf)
+
+    def merge(q0, q1, idx, keys):
+        cand_i = np.concatenate([best_i[q0:q1], idx], axis=1)
+        cand_k = np.concatenate([best_k[q0:q1], keys], axis=1)
+        best_i[q0:q1], best_k[q0:q1] = select(cand_i, cand_k, k)
+
     qblocks = list(blocks(m, block_rows))
     for c0, c1 in blocks(n, block_rows):
         D = load_block(X, c0, c1, dtype, prepare)
         for q0, q1 in qblocks:
-            diag = self_join and (q0, q1) == (c0, c1)
+            if self_join and q0 < c0:  # that pair was ranked both ways already
+                continue
+            diag = self_join and q0 == c0
             Qb = D if diag else load_block(src, q0, q1, dtype, prepare)
-            kk = min(k, (c1 - c0) - (1 if diag and exclude else 0))
-            if kk > 0:
-                idx, keys = _core.knn(  # keys: the exact f64 ranking values, mergeable
-                    D,
-                    k=kk,
-                    metric=metric,
-                    query=None if diag else Qb,
-                    self_offset=0 if diag and exclude else None,
+            if self_join and not diag:
+                ia, ka, ib, kb = _core.knn_pair(
+                    Qb, D, k_a=min(k, c1 - c0), k_b=min(k, q1 - q0), metric=metric,
                     n_threads=n_threads,
-                    keys=True,
-                )
-                cand_i = np.concatenate([best_i[q0:q1], idx + c0], axis=1)
-                cand_k = np.concatenate([best_k[q0:q1], keys], axis=1)
-                best_i[q0:q1], best_k[q0:q1] = select(cand_i, cand_k, k)
+                )  # fmt: skip
+                merge(q0, q1, ia + c0, ka)
+                merge(c0, c1, ib + q0, kb)
+            else:
+                kk = min(k, (c1 - c0) - (1 if diag and exclude else 0))
+                if kk > 0:
+                    idx, keys = _core.knn(  # keys: the exact f64 ranking values, mergeable
+                        D,
+                        k=kk,
+                        metric=metric,
+                        query=None if diag else Qb,
+                        self_offset=0 if diag and exclude else None,
+                        n_threads=n_threads,
+                        keys=True,
+                    )
+                    merge(q0, q1, idx + c0, keys)
             if bar is not None:
                 bar.update(1)
     return best_i, best_k

@@ -276,7 +276,8 @@ def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) 
     rows = block_rows(X.shape[1], dtype)
     src = X if Q is None else Q
     if method == "exact":
-        total = -(-X.shape[0] // rows) * -(-src.shape[0] // rows)
+        nb = -(-X.shape[0] // rows)
+        total = nb * (nb + 1) // 2 if Q is None else nb * -(-src.shape[0] // rows)
     else:
         total = -(-X.shape[0] // _CHUNK_ROWS) + -(-src.shape[0] // _CHUNK_ROWS)
     with Progress(total, "knn", enabled=bool(progress)) as bar:
