@@ -256,16 +256,37 @@ impl<T: Real> Search<'_, '_, T> {
 
     /// Re-rank the pool of row `i` exactly; fall back to an exact scan when the rounding bound
     /// cannot prove that the pool holds the true top k.
+    ///
+    /// The pool comes sorted by key, and a key bounds the exact value from below (to within
+    /// the rounding bound), so the exact values are computed in key order only while a
+    /// candidate could still beat the current k-th exact value: the rest of the pool is
+    /// provably farther, and the result is that of re-ranking the whole pool.
     pub(super) fn refine(&self, i: usize, heap: &mut TopK) -> Vec<(f64, usize)> {
         let k = self.params.k;
         let pool = heap.drain_sorted();
         let worst_key = pool.last().map_or(f64::INFINITY, |p| p.0);
         let complete = pool.len() == self.n - self.params.self_offset.is_some() as usize;
-        let mut exact: Vec<(f64, usize)> =
-            pool.iter().map(|&(_, j)| (self.exact(i, j), j)).collect();
-        exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        exact.truncate(k);
-        if complete || self.pool_is_proven(i, worst_key, exact[k - 1].0) {
+        let by_value = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let head = k.min(pool.len());
+        let mut exact: Vec<(f64, usize)> = pool[..head]
+            .iter()
+            .map(|&(_, j)| (self.exact(i, j), j))
+            .collect();
+        exact.sort_unstable_by(by_value);
+        let (slack, offset) = self.key_bound(i);
+        for &(key, j) in &pool[head..] {
+            let kth = exact[k - 1].0;
+            if key - self.bound(slack, kth) + offset > kth {
+                break; // this key and every later one: provably beyond the k-th value
+            }
+            let e = (self.exact(i, j), j);
+            if by_value(&e, &exact[k - 1]).is_lt() {
+                let at = exact.partition_point(|x| by_value(x, &e).is_lt());
+                exact.insert(at, e);
+                exact.truncate(k);
+            }
+        }
+        if complete || worst_key - self.bound(slack, exact[k - 1].0) + offset > exact[k - 1].0 {
             return exact;
         }
         let mut all = TopK::new(k);
@@ -277,21 +298,26 @@ impl<T: Real> Search<'_, '_, T> {
         all.drain_sorted()
     }
 
-    /// Whether every point outside a pool whose largest key is `worst_key` is provably farther
-    /// than the exact k-th value `kth`.
-    pub(super) fn pool_is_proven(&self, i: usize, worst_key: f64, kth: f64) -> bool {
+    /// For query row `i`: the part of the rounding bound on a key that does not depend on the
+    /// k-th value, and the offset between a key and the exact value it approximates
+    /// (`key + offset` is the exact value up to the bound).
+    fn key_bound(&self, i: usize) -> (f64, f64) {
         let qn = self.prep.query_norm_prepared(i);
         let scale = (qn + self.prep.max_norm).powi(2);
         let u = T::UNIT_ROUNDOFF;
         let d = self.d as f64;
-        let bound = ((2.0 * d + 12.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale
-            + 64.0 * (d + 1.0) * f64::EPSILON * kth.abs();
+        let slack = ((2.0 * d + 12.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale;
         let offset = match self.prep.metric {
             Metric::Euclidean | Metric::SqEuclidean => qn * qn,
             Metric::Cosine => 1.0,
             Metric::InnerProduct => 0.0,
         };
-        worst_key - bound + offset > kth
+        (slack, offset)
+    }
+
+    /// The rounding bound on a key given the k-th exact value `kth`.
+    fn bound(&self, slack: f64, kth: f64) -> f64 {
+        slack + 64.0 * (self.d as f64 + 1.0) * f64::EPSILON * kth.abs()
     }
 }
 
