@@ -136,10 +136,32 @@ impl<'a, I: CsrIndex> CsrGraph<'a, I> {
         self.indices.len()
     }
 
+    /// All arc weights, in storage order.
+    #[inline]
+    pub fn weights(&self) -> &'a [f64] {
+        self.weights
+    }
+
     #[inline]
     fn bounds(&self, u: usize) -> (usize, usize) {
         // Validated: 0 <= indptr[u] <= indptr[u + 1] <= nnz.
         (self.indptr[u] as usize, self.indptr[u + 1] as usize)
+    }
+
+    /// Ask the CPU to bring `indptr[u]` into cache, ahead of a later [`CsrGraph::prefetch_row`]
+    /// or [`CsrGraph::row`]. A hint only: no effect on any result.
+    #[inline]
+    pub fn prefetch_bounds(&self, u: usize) {
+        prefetch(&self.indptr[u..u + 1]);
+    }
+
+    /// Ask the CPU to bring the arcs leaving `u` into cache, ahead of [`CsrGraph::row`]. A
+    /// hint only: no effect on any result.
+    #[inline]
+    pub fn prefetch_row(&self, u: usize) {
+        let (lo, hi) = self.bounds(u);
+        prefetch(&self.indices[lo..hi]);
+        prefetch(&self.weights[lo..hi]);
     }
 
     /// The arcs leaving node `u`: (column indices, weights), of equal length.
@@ -148,6 +170,23 @@ impl<'a, I: CsrIndex> CsrGraph<'a, I> {
         let (lo, hi) = self.bounds(u);
         (&self.indices[lo..hi], &self.weights[lo..hi])
     }
+}
+
+/// Prefetch the cache lines of `data` (into all levels). A no-op off x86-64.
+#[inline]
+fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let (start, bytes) = (data.as_ptr().cast::<i8>(), std::mem::size_of_val(data));
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: prefetching has no architectural effect and cannot fault; the address
+            // lies within `data` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! resetting it costs O(touched nodes), not O(n). Nothing of size `n` is allocated per source
 //! beyond the output row. One loop (`Scratch::search`) serves both entry points: full rows
 //! ([`shortest_paths`]) and the `k` nearest nodes with an early stop ([`geodesic_neighbors`]).
+//! Full rows without predecessors go through a bucket queue instead when every weight is
+//! positive and `w_max / w_min` is at most ~1000 (`buckets`): buckets narrower than the shortest
+//! arc hold only final distances once reached, so no heap is needed; same results, bitwise.
 //!
 //! **Exactness.** An arc `u -> v` of weight `w` is relaxed as `d[v] = d[u] + w` in f64, exactly as
 //! scipy's `dijkstra` does. With non-negative weights the final distances are then the unique
@@ -35,11 +38,13 @@ use crate::real::Real;
 use crate::{Error, Result};
 use csr::{CsrGraph, CsrIndex};
 
+mod buckets;
 pub mod csr;
 mod dijkstra;
 mod neighbors;
 mod shortest_paths;
 
+use buckets::*;
 use dijkstra::*;
 pub use neighbors::*;
 pub use shortest_paths::*;

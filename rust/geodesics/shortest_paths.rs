@@ -93,8 +93,14 @@ pub fn shortest_paths_into<I: CsrIndex, T: Real>(
     }
     let limit = limit.unwrap_or(f64::INFINITY);
     let init = || Scratch::new(n);
-    with_threads(n_threads, || match predecessors {
-        Some(pred) => distances
+    // Distances alone go through the bucket queue when the weights allow it (see `buckets`);
+    // predecessors keep the heap, whose settle order fixes the documented tie-breaking.
+    let plan = match predecessors {
+        None => BucketPlan::new(graph),
+        Some(_) => None,
+    };
+    with_threads(n_threads, || match (predecessors, plan) {
+        (Some(pred), _) => distances
             .par_chunks_mut(n)
             .zip(pred.par_chunks_mut(n))
             .zip(sources.par_iter())
@@ -113,7 +119,20 @@ pub fn shortest_paths_into<I: CsrIndex, T: Real>(
                 monitor.advance(1);
                 Ok(())
             }),
-        None => distances
+        (None, Some(plan)) => distances
+            .par_chunks_mut(n)
+            .zip(sources.par_iter())
+            .try_for_each_init(
+                || Buckets::new(n, plan),
+                |buckets, (drow, &s)| {
+                    monitor.check()?;
+                    buckets.search(graph, s, limit);
+                    buckets.finish(drow);
+                    monitor.advance(1);
+                    Ok(())
+                },
+            ),
+        (None, None) => distances
             .par_chunks_mut(n)
             .zip(sources.par_iter())
             .try_for_each_init(init, |scratch, (drow, &s)| {

@@ -374,3 +374,163 @@ fn neighbor_errors_and_cancellation() {
         Err(Error::Cancelled)
     );
 }
+
+/// Like [`lcg_graph`] but with weights in `lo..lo + 0.4` (steps of 0.1), so positive when
+/// `lo > 0` and the bucket queue serves full rows without predecessors.
+fn lcg_positive_graph(n: usize, arcs: usize, seed: u64, lo: f64) -> Owned {
+    let mut g = lcg_graph(n, arcs, seed);
+    for w in &mut g.weights {
+        *w += lo;
+    }
+    g
+}
+
+/// Distance rows alone (the path the bucket queue takes when it can), in `T`.
+fn rows<T: Real>(g: &Owned, sources: &[usize], limit: Option<f64>, threads: usize) -> Vec<T> {
+    let mut out = vec![T::ZERO; sources.len() * g.n];
+    let mon = Monitor::new();
+    shortest_paths_into(
+        &g.graph(),
+        sources,
+        limit,
+        &mut out,
+        None,
+        Some(threads),
+        &mon,
+    )
+    .unwrap();
+    assert_eq!(mon.progress(), (sources.len(), sources.len()));
+    out
+}
+
+#[test]
+fn bucket_plan_only_for_positive_weights_of_moderate_ratio() {
+    let plan = |g: &Owned| BucketPlan::new(&g.graph());
+    let p = plan(&lcg_positive_graph(50, 200, 1, 0.1)).unwrap();
+    // Weights 0.1..=0.5: the width is just under 0.1 and the ring spans w_max / width + 2.
+    assert!(p.inv_width > 10.0 && p.inv_width < 10.0 * (1.0 + 1e-5));
+    assert_eq!(p.slots, 8);
+    assert_eq!(plan(&lcg_graph(50, 200, 1)), None); // zero-weight arcs
+    let wide = Owned::undirected(3, &[(0, 1, 1.0), (1, 2, 1.0 + MAX_SLOTS as f64)]);
+    assert_eq!(plan(&wide), None);
+    let tiny = Owned::undirected(3, &[(0, 1, 1e-310), (1, 2, 1e-310)]);
+    assert_eq!(plan(&tiny), None); // subnormal: 1 / width overflows
+    let empty = Owned::new(3, &[]);
+    assert_eq!(plan(&empty).unwrap().slots, 1);
+}
+
+#[test]
+fn bucket_rows_match_the_heap_and_the_reference() {
+    for (seed, lo) in [(0, 0.1), (1, 0.05), (2, 1.0), (3, 0.3)] {
+        let g = lcg_positive_graph(300, 1200, seed, lo);
+        assert!(BucketPlan::new(&g.graph()).is_some());
+        // Repeats, unreachable nodes (sparse random digraph) and duplicate arcs included.
+        let sources: Vec<usize> = (0..300).step_by(7).chain([5, 5]).collect();
+        let heap = sp(&g, &sources, None, Some(1)); // predecessors: always the heap
+        for threads in [1, 2] {
+            assert_eq!(rows::<f64>(&g, &sources, None, threads), heap.distances);
+            let r32 = rows::<f32>(&g, &sources, None, threads);
+            assert!(r32
+                .iter()
+                .zip(&heap.distances)
+                .all(|(x, y)| *x == *y as f32));
+        }
+        for (r, &s) in sources.iter().enumerate() {
+            assert_eq!(
+                &heap.distances[r * 300..(r + 1) * 300],
+                &reference(&g, s)[..]
+            );
+        }
+        // Limit: the masked full rows, nodes at exactly the limit kept.
+        let limit = heap.distances[1];
+        let c = rows::<f64>(&g, &sources, Some(limit), 2);
+        for (x, y) in c.iter().zip(&heap.distances) {
+            assert_eq!(*x, if *y <= limit { *y } else { INF });
+        }
+    }
+}
+
+#[test]
+fn bucket_rows_on_known_graphs() {
+    // Line and grid (many equal-length paths); duplicate arcs, a self-loop, isolated nodes.
+    let edges: Vec<_> = (0..5).map(|i| (i, i + 1, 1.5)).collect();
+    let g = Owned::undirected(6, &edges);
+    assert!(BucketPlan::new(&g.graph()).is_some());
+    let r = rows::<f64>(&g, &[0, 3], None, 2);
+    assert_eq!(&r[..6], &[0.0, 1.5, 3.0, 4.5, 6.0, 7.5]);
+    assert_eq!(&r[6..], &[4.5, 3.0, 1.5, 0.0, 1.5, 3.0]);
+    let (w, h) = (9usize, 6usize);
+    let mut edges = vec![];
+    for y in 0..h {
+        for x in 0..w {
+            if x + 1 < w {
+                edges.push((y * w + x, y * w + x + 1, 0.25));
+            }
+            if y + 1 < h {
+                edges.push((y * w + x, (y + 1) * w + x, 0.25));
+            }
+        }
+    }
+    let g = Owned::undirected(w * h, &edges);
+    let sources: Vec<usize> = (0..w * h).collect();
+    let r = rows::<f32>(&g, &sources, None, 2);
+    for s in 0..w * h {
+        for t in 0..w * h {
+            let m = (s % w).abs_diff(t % w) + (s / w).abs_diff(t / w);
+            assert_eq!(r[s * w * h + t], (0.25 * m as f64) as f32);
+        }
+    }
+    let arcs = [
+        (0, 1, 3.0),
+        (1, 0, 3.0),
+        (1, 2, 5.0),
+        (1, 2, 2.0),
+        (2, 1, 2.0),
+        (2, 2, 1.0),
+        (4, 5, 1.0),
+        (5, 4, 1.0),
+    ];
+    let g = Owned::new(6, &arcs);
+    assert!(BucketPlan::new(&g.graph()).is_some());
+    let r = rows::<f64>(&g, &[0, 3, 5], None, 1);
+    assert_eq!(&r[..6], &[0.0, 3.0, 5.0, INF, INF, INF]);
+    assert_eq!(&r[6..12], &[INF, INF, INF, 0.0, INF, INF]);
+    assert_eq!(&r[12..], &[INF, INF, INF, INF, 1.0, 0.0]);
+}
+
+#[test]
+fn bucket_search_is_exact_whatever_the_plan() {
+    // The loop is label-correcting: a plan with buckets far too wide (everything in one
+    // bucket, scanned in stack order) or far too narrow (entries clamped to the ring's end)
+    // costs rescans, never accuracy; also with zero-weight arcs, which the planner refuses.
+    for g in [lcg_graph(200, 900, 5), lcg_positive_graph(200, 900, 6, 0.1)] {
+        let gr = g.graph();
+        for plan in [
+            BucketPlan {
+                inv_width: 0.0,
+                slots: 1,
+            },
+            BucketPlan {
+                inv_width: 1.0,
+                slots: 2,
+            },
+            BucketPlan {
+                inv_width: 1e6,
+                slots: 3,
+            },
+            BucketPlan {
+                inv_width: 1e300,
+                slots: 70,
+            },
+        ] {
+            let mut b = Buckets::new(200, plan);
+            for s in [0, 17, 199, 17] {
+                b.search(&gr, s, INF);
+                let mut out = vec![0.0f64; 200];
+                b.finish(&mut out);
+                assert_eq!(out, reference(&g, s), "{plan:?} source {s}");
+                assert!(b.dist.iter().all(|&d| d == INF));
+            }
+        }
+    }
+}
