@@ -229,15 +229,17 @@ def _knn(
     *,
     method="exact",
     options=None,
+    index=None,
 ) -> KNNResult:
     """:func:`knn` on checked input: `X` (and `qarg`, the query or None for a self-join) finite,
     C-contiguous, of one float dtype, or memory maps checked by :func:`as_data`; 1 <= k <= the
     points available; `exclude` only applies to a self-join; `options` complete (see
-    :func:`._approx.check_method`) for ``method="approximate"``."""
+    :func:`._approx.check_method`) for ``method="approximate"``, which searches `index` (an
+    :class:`._approx.HnswIndex` of `X`) when given."""
     exclude = exclude and qarg is None
     mapped = isinstance(X, np.memmap) or isinstance(qarg, np.memmap)
     if method != "exact" or mapped:
-        return _knn_blocks(X, k, metric, qarg, exclude, n_threads, progress, method, options)
+        return _knn_blocks(X, k, metric, qarg, exclude, n_threads, progress, method, options, index)
     if metric == "cosine":  # invariant to each row's scale: rescale the rows one by one
         X, qarg = _rescale_rows(X), None if qarg is None else _rescale_rows(qarg)
         e = 0
@@ -261,7 +263,9 @@ def _knn(
     return KNNResult(idx, dist, metric, X.shape[0], qarg is None)
 
 
-def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) -> KNNResult:
+def _knn_blocks(
+    X, k, metric, Q, exclude, n_threads, progress, method, options, index=None
+) -> KNNResult:
     """The search over blocks of rows: memory maps (exact) or the approximate method; the
     rescaling of the exact path is applied to each block as it is read."""
     dtype = float_dtype(X) if Q is None else float_dtype(X, Q)  # float64 for integer input
@@ -306,6 +310,7 @@ def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) 
                 options=options,
                 n_threads=n_threads,
                 bar=bar,
+                index=index,
             )
     dist = report(keys, metric, dtype)
     if e:
