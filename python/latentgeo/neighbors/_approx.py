@@ -241,7 +241,7 @@ def search_sizes(k: int, n: int, exclude: bool, options) -> Tuple[int, int]:
     """(candidates per query, search beam width ef) for `k` neighbours among `n` points."""
     base = options["candidates"] or (2 * k if options["index_dtype"] == "int8" else k)
     count = min(n, max(base, k) + (1 if exclude else 0))
-    ef = max(options["expansion_search"] or max(64, 2 * (k + 1)), count)
+    ef = max(options["expansion_search"] or max(128, 2 * (k + 1)), count)
     return count, ef
 
 

@@ -152,7 +152,7 @@ def knn(
     method_options : dict, optional
         Only for ``"approximate"`` (an error otherwise): ``connectivity`` (HNSW M, default 16),
         ``expansion_add`` (efConstruction, default 128), ``expansion_search`` (ef, default
-        ``max(64, 2 (k + 1))``, at least `candidates`), ``candidates`` (per query, taken from
+        ``max(128, 2 (k + 1))``, at least `candidates`), ``candidates`` (per query, taken from
         the graph and re-ranked exactly; default 2k with the int8 index, k with float32, plus
         one for self), ``index_dtype`` (``"int8"``, the default: rows centred and scaled to
         [-127, 127], a quarter of the memory and about 2x faster; or ``"float32"``),
