@@ -7,6 +7,7 @@ against latentgeo's exact kNN (self excluded on both sides).
 
     python benches/ann_backends.py --n 100000                       # the three backends
     python benches/ann_backends.py --n 100000 --tools exact         # exact kNN, for the ratio
+    python benches/ann_backends.py --n 100000 --tools latentgeo-approx,exact,latentgeo-approx-f32
     python benches/ann_backends.py --n 1000000 --tools latentgeo-approx   # knn + hubness, 10^6
     python benches/ann_backends.py --n 1000000 --tools skew-subset     # approx vs exact skewness
                                                                        # on 10^5 of those rows
@@ -84,6 +85,7 @@ def worker(tool: str, path: str, k: int, threads: int) -> dict:
     X = np.load(path)
     n, d = X.shape
     t0 = time.perf_counter()
+    c0 = time.process_time()
     t_build = None
     info: dict = {}
     if tool == "usearch":
@@ -118,11 +120,12 @@ def worker(tool: str, path: str, k: int, threads: int) -> dict:
         index = NNDescent(X, n_neighbors=k + 1, random_state=0, n_jobs=threads, low_memory=True)
         t_build = time.perf_counter() - t0
         idx = _drop_self(index.neighbor_graph[0], k)
-    elif tool == "latentgeo-approx":
+    elif tool in ("latentgeo-approx", "latentgeo-approx-f32"):
         import latentgeo
 
+        opts = {"index_dtype": "float32"} if tool.endswith("f32") else None
         # hubness(X, k, method="approximate") is this kNN plus counting; both are timed.
-        res = latentgeo.knn(X, k, method="approximate", n_threads=threads)
+        res = latentgeo.knn(X, k, method="approximate", n_threads=threads, method_options=opts)
         t_build = time.perf_counter() - t0
         rep = latentgeo.hubness(res, k)
         idx = res.indices
@@ -147,6 +150,8 @@ def worker(tool: str, path: str, k: int, threads: int) -> dict:
         "d": d,
         "k": k,
         "seconds": round(secs, 2),
+        "cpu_s": round(time.process_time() - c0, 1),  # all threads: robust to a shared machine
+        "load": round(os.getloadavg()[0], 1),
         "build_s": None if t_build is None else round(t_build, 2),
         "peak_mb": round(peak),
         "data_mb": round(X.nbytes / 2**20),
@@ -165,11 +170,13 @@ def skew_subset(path: str, k: int, threads: int, subset: int) -> dict:
     X = np.ascontiguousarray(np.load(path, mmap_mode="r")[:subset])
     out = {"tool": "skew-subset", "n": X.shape[0]}
     for method in ("approximate", "exact"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rep = latentgeo.hubness(X, k, method=method, n_threads=threads)
         out[method] = {
             "skewness": round(rep.skewness, 3),
             "seconds": round(time.perf_counter() - t0, 1),
+            "cpu_s": round(time.process_time() - c0, 1),
+            "load": round(os.getloadavg()[0], 1),
             "antihubs": round(rep.antihub_occurrence, 4),
         }
     return out

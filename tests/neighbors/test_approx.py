@@ -88,6 +88,30 @@ def test_recall_above_floor_and_estimate_within_its_error():
 
 
 @needs_ann
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "inner_product"])
+def test_float32_index_also_above_floor(metric):
+    X = clustered(3000, 40, seed=7)
+    opts = {"index_dtype": "float32"}
+    res = knn(X, 10, metric=metric, method="approximate", n_threads=1, method_options=opts)
+    exact = knn(X, 10, metric=metric)
+    assert true_recall(res.indices, exact.indices) >= RECALL_FLOOR
+    assert res.approx.params["index_dtype"] == "float32" and res.approx.params["candidates"] == 11
+    check_like_exact(res, exact)
+
+
+@needs_ann
+def test_int8_index_survives_outliers_and_offsets():
+    """The int8 grid is fitted to the bulk of the data (centred, clipped at a sampled quantile):
+    a far outlier and a large common offset do not coarsen it for the others."""
+    X = clustered(3000, 32, seed=8).astype(np.float64) + 1e6
+    X[5] += 1e4  # one far point
+    res = knn(X, 10, **ONE_THREAD)
+    exact = knn(X, 10)
+    assert true_recall(res.indices, exact.indices) >= RECALL_FLOOR
+    check_like_exact(res, exact)
+
+
+@needs_ann
 def test_estimate_is_the_true_recall_when_every_row_is_checked():
     X = clustered(500, 16, seed=1)
     res = knn(X, 8, method="approximate", method_options={"recall_sample": 500})
@@ -151,6 +175,10 @@ def test_options_reach_the_backend_and_the_info():
     res = knn(X, 4, method="approximate", method_options=opts)
     assert res.approx.params["connectivity"] == 8
     assert res.approx.params["expansion_search"] == 30
+    assert res.approx.params["candidates"] == 9 and res.approx.params["index_dtype"] == "int8"
+    more = {"candidates": 40, "expansion_search": 30}
+    wide = knn(X, 4, method="approximate", method_options=more).approx.params
+    assert wide["candidates"] == 41 and wide["expansion_search"] == 41
     assert np.isnan(res.approx.recall) and res.approx.n_checked == 0
     d = res.to_dict()
     assert d["approx"]["recall"] is None and d["approx"]["params"]["expansion_add"] == 40
@@ -216,6 +244,10 @@ def test_bad_method_and_options():
         knn(X, 2, method="approximate", method_options=[("seed", 1)])
     with pytest.raises(TypeError, match="connectivity must be an integer"):
         knn(X, 2, method="approximate", method_options={"connectivity": 2.5})
+    with pytest.raises(ValueError, match="index_dtype must be one of"):
+        knn(X, 2, method="approximate", method_options={"index_dtype": "f16"})
+    with pytest.raises(ValueError, match="candidates must be"):
+        knn(X, 2, method="approximate", method_options={"candidates": 0})
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         knn(X, 2, method="approximate", method_options={"seed": -1})
     res = knn(X, 2)

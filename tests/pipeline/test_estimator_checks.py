@@ -18,6 +18,12 @@ ESTIMATORS = [
     latentgeo.GeodesicTransformer(n_neighbors=4),
     latentgeo.Whitening(),
 ]
+try:  # the approximate transformer keeps its HNSW index (optional usearch package)
+    import usearch  # noqa: F401
+
+    ESTIMATORS.append(latentgeo.KNNTransformer(n_neighbors=3, method="approximate", n_threads=1))
+except ImportError:
+    pass
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -143,17 +143,22 @@ def knn(
         Show a progress bar on stderr. Ctrl-C interrupts the search (KeyboardInterrupt).
     method : {"exact", "approximate"}
         ``"approximate"``: candidates from an HNSW graph (the optional usearch package,
-        ``pip install 'latentgeo[ann]'``), then re-ranked exactly as below, and a recall
-        estimate in ``result.approx``. Some true neighbours may be missed; on two cores it
-        only pays off from about 10^6 points at d = 384 (``benches/README.md``).
-        Reproducible for a fixed `seed` with ``n_threads=1``; with several threads the graph
-        depends on the order in which threads insert points, so the candidates (and the
-        recall) can vary slightly from run to run.
+        ``pip install 'latentgeo[ann]'``) over int8-quantised vectors, then re-ranked exactly as
+        below, and a recall estimate in ``result.approx``. Some true neighbours may be missed.
+        On two cores at d = 384 it is faster than the exact search from about 10^5 points
+        (``benches/README.md``). Reproducible for a fixed `seed` with ``n_threads=1``; with
+        several threads the graph depends on the order in which threads insert points, so the
+        candidates (and the recall) can vary slightly from run to run.
     method_options : dict, optional
         Only for ``"approximate"`` (an error otherwise): ``connectivity`` (HNSW M, default 16),
         ``expansion_add`` (efConstruction, default 128), ``expansion_search`` (ef, default
-        ``max(64, 2 (k + 1))``), ``recall_sample`` (rows checked exactly for the recall
-        estimate, default 300; 0 skips the check) and ``seed`` (of that sample, default 0).
+        ``max(128, 2 (k + 1))``, at least `candidates`), ``candidates`` (per query, taken from
+        the graph and re-ranked exactly; default 2k with the int8 index, k with float32, plus
+        one for self), ``index_dtype`` (``"int8"``, the default: rows centred and scaled to
+        [-127, 127], a quarter of the memory and about 2x faster; or ``"float32"``),
+        ``recall_sample`` (rows checked exactly for the recall estimate, default 300; 0 skips
+        the check) and ``seed`` (of that sample, of the quantiser's sample and of the insertion
+        order, default 0).
 
     Returns
     -------
@@ -229,15 +234,17 @@ def _knn(
     *,
     method="exact",
     options=None,
+    index=None,
 ) -> KNNResult:
     """:func:`knn` on checked input: `X` (and `qarg`, the query or None for a self-join) finite,
     C-contiguous, of one float dtype, or memory maps checked by :func:`as_data`; 1 <= k <= the
     points available; `exclude` only applies to a self-join; `options` complete (see
-    :func:`._approx.check_method`) for ``method="approximate"``."""
+    :func:`._approx.check_method`) for ``method="approximate"``, which searches `index` (an
+    :class:`._approx.HnswIndex` of `X`) when given."""
     exclude = exclude and qarg is None
     mapped = isinstance(X, np.memmap) or isinstance(qarg, np.memmap)
     if method != "exact" or mapped:
-        return _knn_blocks(X, k, metric, qarg, exclude, n_threads, progress, method, options)
+        return _knn_blocks(X, k, metric, qarg, exclude, n_threads, progress, method, options, index)
     if metric == "cosine":  # invariant to each row's scale: rescale the rows one by one
         X, qarg = _rescale_rows(X), None if qarg is None else _rescale_rows(qarg)
         e = 0
@@ -261,7 +268,9 @@ def _knn(
     return KNNResult(idx, dist, metric, X.shape[0], qarg is None)
 
 
-def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) -> KNNResult:
+def _knn_blocks(
+    X, k, metric, Q, exclude, n_threads, progress, method, options, index=None
+) -> KNNResult:
     """The search over blocks of rows: memory maps (exact) or the approximate method; the
     rescaling of the exact path is applied to each block as it is read."""
     dtype = float_dtype(X) if Q is None else float_dtype(X, Q)  # float64 for integer input
@@ -307,6 +316,7 @@ def _knn_blocks(X, k, metric, Q, exclude, n_threads, progress, method, options) 
                 options=options,
                 n_threads=n_threads,
                 bar=bar,
+                index=index,
             )
     dist = report(keys, metric, dtype)
     if e:
