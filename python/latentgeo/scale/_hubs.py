@@ -170,9 +170,7 @@ def hubness(
         if reduction is None:
             lazy = _as_lazy(lazy, k, metric, block_rows, split_every, n_threads)
         else:
-            lazy = _stored(lazy, k if n_candidates is None else n_candidates, "n_candidates")
-            lazy = _as_lazy(lazy, n_candidates, metric, block_rows, split_every, n_threads)
-            X = None if X is None else _vectors(X, lazy, block_rows)
+            lazy, X = _candidates(lazy, n_candidates, k, X, block_rows)
     else:
         if X is not None:
             raise ValueError("X= is only for a LazyKNN; vectors were passed already")
@@ -210,6 +208,15 @@ def _stored(lazy: LazyKNN, k: int, name: str = "k") -> LazyKNN:
     if k > lazy.k:
         raise ValueError(f"{name}={k} exceeds the {lazy.k} neighbours stored per row")
     return lazy
+
+
+def _candidates(lazy: LazyKNN, n_candidates, least: int, X, block_rows):
+    """The first `n_candidates` columns (default all, at least `least`) of a self-join
+    LazyKNN, and its vectors `X` as row-chunked dask rows (None when not given)."""
+    lazy = _stored(lazy, least if n_candidates is None else n_candidates, "n_candidates")
+    if n_candidates is not None:
+        lazy = _as_lazy(lazy, n_candidates, None, None, None, None)
+    return lazy, None if X is None else _vectors(X, lazy, block_rows)
 
 
 def _vectors(X, lazy: Optional[LazyKNN], block_rows) -> da.Array:
@@ -274,9 +281,7 @@ def reduce_hubness(
     if k is not None:
         k = check_int(k, "k", low=1)
     if isinstance(knn_or_X, LazyKNN):
-        lazy = _stored(knn_or_X, n_candidates or 1, "n_candidates")
-        lazy = _as_lazy(lazy, n_candidates, metric, block_rows, split_every, n_threads)
-        X = None if X is None else _vectors(X, lazy, block_rows)
+        lazy, X = _candidates(knn_or_X, n_candidates, 1, X, block_rows)
     else:
         if X is not None:
             raise ValueError("X= is only for a LazyKNN; vectors were passed already")
