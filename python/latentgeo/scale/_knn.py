@@ -26,7 +26,7 @@ import dask.array as da
 import numpy as np
 
 from .. import _core
-from .._validate import check_choice, check_int, check_n_threads, float_dtype
+from .._validate import check_choice, check_finite_rows, check_int, check_n_threads, float_dtype
 from ..neighbors._exact import report, select
 from ..neighbors._knn import (
     _SAFE_EXPONENT,
@@ -249,13 +249,7 @@ def _candidates(xblocks, xchunks, xoff, qblocks, qchunks, self_join, k, metric, 
 def _check_block(block, offset: int, dtype, name: str) -> float:
     """The largest magnitude of a block cast to `dtype`; ValueError for NaN or inf."""
     b = np.asarray(block).astype(dtype, copy=False)
-    finite = np.isfinite(b)
-    if not finite.all():
-        r, c = np.argwhere(~finite)[0]
-        raise ValueError(
-            f"{name} contains NaN or infinite values (first at row {offset + int(r)}, column "
-            f"{int(c)})"
-        )
+    check_finite_rows(b, name, offset)
     if b.size == 0:
         return 0.0
     return max(float(b.max()), -float(b.min()))
