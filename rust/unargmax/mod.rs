@@ -229,10 +229,10 @@ fn run<T: Real>(
     let open_classes: Vec<usize> = open.iter().map(|&i| classes[i]).collect();
     let found = screen::whitened(p, &open_classes, monitor)?;
     for (&i, f) in open.iter().zip(found) {
-        if let Some((x, eval)) = f {
+        if let Some((x, lb)) = f {
             let v = &mut verdicts[i];
             v.status = Status::Argmaxable;
-            v.margin = eval.margin;
+            v.margin = lb;
             v.witness = Some(Witness::Point(x));
             monitor.advance(1);
         }

@@ -10,14 +10,16 @@
 //! [`whitened`] repeats the pass for the classes left open with the whitened (LDA-like) direction
 //! `x_k = (Sigma + eps I)^-1 (w_k - mu)`, `mu` the row mean and `Sigma` the row covariance:
 //! `z_k - z_j = (w_k - w_j).x + b_k - b_j` does not involve `mu`, so a passing `alpha x_k` is a
-//! witness of the original problem. Its passes are re-checked in f64 against every row, which
-//! also gives their exact margins.
+//! witness of the original problem, certified by the same rounding bound as the plain screen
+//! (its margin is likewise a rigorous lower bound). No per-class f64 re-check over W follows:
+//! on real-looking heads (a common offset) most classes pass here, and V matvecs over W cost
+//! far more than the GEMM.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::check::{dot_abs, Problem, WitnessEval, U64};
+use super::check::{dot_abs, Problem, U64};
 use crate::monitor::Monitor;
 use crate::real::Real;
 use crate::Result;
@@ -70,8 +72,8 @@ pub(crate) fn screen<T: Real>(
         .collect())
 }
 
-/// A witness and its f64 evaluation.
-pub(crate) type Checked = (Vec<f64>, WitnessEval);
+/// A witness and a rigorous lower bound of its margin.
+pub(crate) type Checked = (Vec<f64>, f64);
 
 /// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes.
 pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
@@ -83,7 +85,7 @@ pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
 }
 
 /// Try the whitened witness `alpha (Sigma + eps I)^-1 (w_k - mu)` for `classes`; per class a
-/// witness checked in f64 against every row, or `None`.
+/// certified witness with its margin lower bound, or `None`.
 pub(crate) fn whitened<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
@@ -124,20 +126,17 @@ pub(crate) fn whitened<T: Real>(
     }
     let out = scan(p, classes, q, &hkk, &qnorm, monitor)?;
     let (nmax, bmax) = extremes(p);
-    classes
-        .par_iter()
+    Ok(classes
+        .iter()
         .enumerate()
-        .map(|(r, &k)| -> Result<Option<Checked>> {
-            monitor.check()?;
+        .map(|(r, &k)| {
             let o = outcome(p, k, hkk[r], qnorm[r], qinf[r], out[r], nmax, bmax);
-            let Some((alpha, _)) = o.witness else {
-                return Ok(None);
-            };
-            let x: Vec<f64> = q(r).iter().map(|v| alpha * v.to_f64()).collect();
-            let e = p.eval_witness(k, &x);
-            Ok(e.ok.then_some((x, e)))
+            o.witness.map(|(alpha, lb)| {
+                let x: Vec<f64> = q(r).iter().map(|v| alpha * v.to_f64()).collect();
+                (x, lb)
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// The row mean (f64) and the Cholesky factor (row-major lower triangle) of the row covariance
@@ -489,10 +488,9 @@ mod tests {
             let found = whitened(&p, &open, &Monitor::new()).unwrap();
             assert_eq!(found.len(), open.len());
             for (&k, f) in open.iter().zip(&found) {
-                if let Some((x, e)) = f {
+                if let Some((x, lb)) = f {
                     let m = winning_margin(&w, d, bias, k, x);
-                    assert!(m > 0.0 && e.ok, "class {k}: margin {m}");
-                    assert!((m - e.margin).abs() <= 1e-12 * m.abs().max(1.0));
+                    assert!(*lb > 0.0 && m >= *lb, "class {k}: margin {m} below {lb}");
                 }
             }
             if bias.is_none() {

@@ -21,7 +21,7 @@ def _float64_failures(rep):
     for i in np.flatnonzero(rep.status == "argmaxable"):
         k = int(rep.classes[i])
         x = rep._witnesses[i] if i in rep._witnesses else rep._alpha[i] * W[k]
-        if not test.ok(k, x, rep.margin[i], i not in rep._witnesses):
+        if not test.ok(k, x, rep.margin[i], rep.stage[i] == "screen"):
             out.append(int(i))
     return out
 
@@ -33,8 +33,9 @@ def _fast_failures(rep):
     return [
         int(i)
         for i in _verify.witness_failures(
-            W, b, rep.classes, arg, rep._witnesses, rep._alpha, rep.margin, rep.bounds
-        )
+            W, b, rep.classes, arg, rep._witnesses, rep._alpha, rep.margin, rep.bounds,
+            lower=rep.stage == "screen",
+        )  # fmt: skip
     ]
 
 
@@ -95,8 +96,9 @@ def test_a_witness_within_rounding_of_a_tie_is_decided_in_float64(monkeypatch):
     for rep, want in [(m, []), (2 * m, [0])]:
         got = list(
             _verify.witness_failures(
-                W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([rep]), None
-            )
+                W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([rep]), None,
+                lower=np.array([False]),
+            )  # fmt: skip
         )
         assert got == want
     assert calls == [0, 0]
@@ -109,8 +111,9 @@ def test_a_negative_margin_fails_at_any_scale(scale):
     x = np.array([1.0, 1.0 + 1e-6])  # class 1 beats class 0
     got = list(
         _verify.witness_failures(
-            W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([1e-6]), None
-        )
+            W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([1e-6]), None,
+            lower=np.array([False]),
+        )  # fmt: skip
     )
     assert got == [0]
 

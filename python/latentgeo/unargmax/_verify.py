@@ -35,11 +35,13 @@ def witness_failures(
     alpha: Optional[np.ndarray],
     margin: np.ndarray,
     bounds: Optional[float],
+    lower: np.ndarray,
 ) -> Iterator[int]:
     """Positions (of `positions`) whose witness fails for the rescaled (W, b).
 
     A position with an entry in `vectors` has that explicit witness; any other is the screen
-    witness ``alpha[i] * W[classes[i]]``, whose reported margin is a lower bound.
+    witness ``alpha[i] * W[classes[i]]``. Where `lower` (per position of all classes) is set,
+    the reported margin is a lower bound (screen witnesses), else the witness's margin.
     """
     V, d = W.shape
     W64 = W.astype(np.float64, copy=False)
@@ -58,10 +60,10 @@ def witness_failures(
     for lo in range(0, len(positions), BLOCK):
         pos = positions[lo : lo + BLOCK]
         ks = classes[pos]
-        screen = np.array([i not in vectors for i in pos])
+        screen = lower[pos]
         X = np.empty((len(pos), d))
         for c, i in enumerate(pos):
-            X[c] = vectors[i] if not screen[c] else alpha[i] * W64[ks[c]]
+            X[c] = vectors[i] if i in vectors else alpha[i] * W64[ks[c]]
         finite = np.isfinite(X).all(axis=1)
         inside = finite if bounds is None else finite & (np.abs(X).max(axis=1) <= bounds)
         fast = _fast_pass(
