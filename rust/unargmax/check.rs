@@ -4,6 +4,9 @@
 //! `z_k - z_j` computed in f64 exceeds a rounding-error bound for every `j != k`; a certificate
 //! `lambda` when `sum lambda_j w_j - w_k` and `sum lambda_j b_j - b_k` meet the tolerance.
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
 use crate::matrix::Matrix;
 use crate::real::Real;
 
@@ -74,6 +77,26 @@ impl<'a, T: Real> Problem<'a, T> {
     pub fn has_bias(&self) -> bool {
         self.b
             .is_some_and(|b| b.iter().any(|&v| v.to_bits() != b[0].to_bits()))
+    }
+
+    /// Approximate logits `z_j` for a search (never for a verdict): one matrix-vector product
+    /// in the working precision `T` (vectorised; `x` rounded to `T`), plus the bias in f64.
+    pub fn scores(&self, x: &[f64]) -> Vec<f64> {
+        let (v, d) = (self.v(), self.d());
+        let xt: Vec<T> = x.iter().map(|&a| T::from_f64(a)).collect();
+        let mut z = vec![T::ZERO; v];
+        matmul(
+            MatMut::from_column_major_slice_mut(&mut z, v, 1),
+            Accum::Replace,
+            MatRef::from_row_major_slice(self.w.data, v, d),
+            MatRef::from_column_major_slice(&xt, d, 1),
+            T::from_f64(1.0),
+            Par::Seq,
+        );
+        z.iter()
+            .enumerate()
+            .map(|(j, a)| a.to_f64() + self.bias(j))
+            .collect()
     }
 
     /// `(z_j, sum_i |w_ji x_i|)` for every row, in f64.

@@ -23,6 +23,7 @@ use clarabel::solver::{
 
 use super::caratheodory;
 use super::check::{Problem, WitnessEval};
+use super::ipm;
 use crate::real::Real;
 
 /// Most rounds of constraint generation before giving up (undecided).
@@ -36,12 +37,12 @@ pub(crate) enum LpOutcome {
 }
 
 /// One row of the working set, scaled.
-struct Row {
+pub(super) struct Row {
     j: usize,
     /// `a_j / n_j` (box: `R a_j / n_j`).
-    a: Vec<f64>,
+    pub(super) a: Vec<f64>,
     /// `c_j / n_j`.
-    c: f64,
+    pub(super) c: f64,
     n: f64,
 }
 
@@ -64,14 +65,16 @@ pub(crate) fn decide<T: Real>(p: &Problem<'_, T>, k: usize, seed: &[f64]) -> LpO
         Row { j, a, c, n }
     };
     // Working set seeded by the smallest scaled margins at the seed point.
-    let (z, _) = p.logits(seed);
+    // (A search order only: scores in the working precision, |w_k - w_j|^2 from the Gram row.)
+    let z = p.scores(seed);
+    let wk: Vec<f64> = p.row(k).iter().map(|v| v.to_f64()).collect();
+    let gram = p.scores(&wk);
+    let gk = gram[k] - p.bias(k);
     let mut order: Vec<(f64, usize)> = (0..v)
         .filter(|&j| j != k)
         .map(|j| {
-            let diff = (0..d)
-                .map(|i| (p.row(k)[i].to_f64() - p.row(j)[i].to_f64()).powi(2))
-                .sum::<f64>()
-                .sqrt();
+            let gj = gram[j] - p.bias(j);
+            let diff = (gk + p.norms[j].powi(2) - 2.0 * gj).max(0.0).sqrt();
             ((z[k] - z[j]) / diff.max(f64::MIN_POSITIVE), j)
         })
         .collect();
@@ -323,16 +326,22 @@ fn solve_spd(g: &mut [f64], n: usize, b: &mut [f64]) -> Option<()> {
     Some(())
 }
 
-struct LpSolution {
-    x: Vec<f64>,
-    s: f64,
-    t: f64,
+pub(super) struct LpSolution {
+    pub(super) x: Vec<f64>,
+    pub(super) s: f64,
+    pub(super) t: f64,
     /// Multipliers of the working-set rows.
-    mu: Vec<f64>,
+    pub(super) mu: Vec<f64>,
 }
 
-/// Solve the working-set LP; `None` when clarabel does not report a solution.
+/// Solve the working-set LP: the dense interior-point method, clarabel when it fails; `None`
+/// when neither reports a solution.
 fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
+    ipm::solve(rows, d, homog).or_else(|| solve_clarabel(rows, d, homog))
+}
+
+/// Solve the working-set LP with clarabel.
+fn solve_clarabel(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
     let m_j = rows.len();
     let n = d + homog as usize + 1;
     let n_box = 2 * (d + homog as usize);
@@ -463,6 +472,43 @@ mod tests {
         );
         assert!(bias >= -1e-9, "bias condition {bias}");
         idx
+    }
+
+    /// The dense interior-point method and clarabel agree on random working sets: the same
+    /// optimum t*, and multipliers that are a distribution over the rows.
+    #[test]
+    fn dense_ipm_agrees_with_clarabel() {
+        for (seed, m, d, homog, shift) in [
+            (1, 40, 5, false, 0.0),
+            (2, 40, 5, true, 0.0),
+            (3, 200, 30, false, 0.3),
+            (4, 200, 30, true, -0.3),
+            (5, 12, 8, false, 1.0),
+        ] {
+            let vals = lcg(seed, m * (d + 1));
+            let rows: Vec<Row> = (0..m)
+                .map(|r| {
+                    let v = &vals[r * (d + 1)..(r + 1) * (d + 1)];
+                    let mut a: Vec<f64> = v[..d].iter().map(|x| x + shift).collect();
+                    let mut c = 0.3 * v[d];
+                    let n = (a.iter().map(|x| x * x).sum::<f64>() + c * c).sqrt();
+                    a.iter_mut().for_each(|x| *x /= n);
+                    c /= n;
+                    Row { j: r, a, c, n }
+                })
+                .collect();
+            let ours = ipm::solve(&rows, d, homog).expect("ipm converges");
+            let theirs = solve_clarabel(&rows, d, homog).expect("clarabel solves");
+            assert!(
+                (ours.t - theirs.t).abs() <= 1e-7 * (1.0 + theirs.t.abs()),
+                "seed {seed}: t* {} vs clarabel {}",
+                ours.t,
+                theirs.t
+            );
+            let total: f64 = ours.mu.iter().sum();
+            assert!((total - 1.0).abs() <= 1e-8 && ours.mu.iter().all(|&v| v >= 0.0));
+            assert!(ours.x.iter().all(|v| v.abs() <= 1.0 + 1e-9));
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod caratheodory;
 mod check;
+mod ipm;
 mod lp;
 mod reflect;
 mod screen;
@@ -187,6 +188,81 @@ fn validate<T: Real>(
     Ok(classes)
 }
 
+/// Classes sampled to choose the order of the two screens.
+const SCREEN_SAMPLE: usize = 256;
+
+/// Stage 1: the plain screen `alpha w_k` and the whitened one, in the order that suits W: when
+/// the plain screen passes fewer than half of an evenly spaced sample of the rows (a common
+/// offset, as in trained heads), the whitened screen goes first, so the plain pass over all of
+/// W is spent only on what it leaves. Verdicts and the heuristic's starting scales per class.
+fn screen_stage<T: Real>(
+    p: &Problem<'_, T>,
+    classes: &[usize],
+    monitor: &Monitor,
+) -> Result<(Vec<ClassVerdict>, Vec<f64>)> {
+    let n = classes.len();
+    let undecided = |k: usize| ClassVerdict {
+        class: k,
+        status: Status::Undecided,
+        stage: Stage::Screen,
+        margin: f64::NAN,
+        witness: None,
+        certificate: None,
+    };
+    let mut verdicts: Vec<ClassVerdict> = classes.iter().map(|&k| undecided(k)).collect();
+    let mut start_alpha = vec![1.0; n];
+    // The sample is drawn from all rows, so the order (and every witness) does not depend on
+    // which classes are asked for: a block of classes gets what the whole run gives it.
+    let s_len = SCREEN_SAMPLE.min(p.v());
+    let sample: Vec<usize> = (0..s_len).map(|i| i * p.v() / s_len).collect();
+    let passed = screen::screen(p, &sample, &Monitor::new())?
+        .iter()
+        .filter(|o| o.witness.is_some())
+        .count();
+    let whitened_first = 2 * passed < s_len;
+    let open =
+        |v: &[ClassVerdict]| -> Vec<usize> { (0..n).filter(|&i| v[i].witness.is_none()).collect() };
+    let add_total = |tiles: usize| {
+        let (_, total) = monitor.progress();
+        monitor.set_total(total + tiles);
+    };
+    for pass in 0..2 {
+        let todo = if pass == 0 {
+            (0..n).collect()
+        } else {
+            open(&verdicts)
+        };
+        let todo_classes: Vec<usize> = todo.iter().map(|&i| classes[i]).collect();
+        if whitened_first == (pass == 0) {
+            add_total(screen::n_tiles_whitened(todo.len(), p.v()));
+            let found = screen::whitened(p, &todo_classes, monitor)?;
+            for (&i, f) in todo.iter().zip(found) {
+                if let Some((x, lb)) = f {
+                    let v = &mut verdicts[i];
+                    v.status = Status::Argmaxable;
+                    v.margin = lb;
+                    v.witness = Some(Witness::Point(x));
+                    monitor.advance(1);
+                }
+            }
+        } else {
+            add_total(screen::n_tiles(todo.len(), p.v()));
+            let screened = screen::screen(p, &todo_classes, monitor)?;
+            for (&i, s) in todo.iter().zip(screened) {
+                start_alpha[i] = s.start_alpha;
+                if let Some((alpha, lb)) = s.witness {
+                    let v = &mut verdicts[i];
+                    v.status = Status::Argmaxable;
+                    v.margin = lb;
+                    v.witness = Some(Witness::Scaled(alpha));
+                    monitor.advance(1);
+                }
+            }
+        }
+    }
+    Ok((verdicts, start_alpha))
+}
+
 fn run<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
@@ -194,49 +270,11 @@ fn run<T: Real>(
     monitor: &Monitor,
 ) -> Result<UnargReport> {
     let n = classes.len();
-    monitor.set_total(screen::n_tiles(n, p.v()) + n);
+    monitor.set_total(n);
     let mut timings = [0.0; 3];
 
     let t0 = Instant::now();
-    let screened = screen::screen(p, classes, monitor)?;
-    let mut verdicts: Vec<ClassVerdict> = classes
-        .iter()
-        .zip(&screened)
-        .map(|(&k, s)| match s.witness {
-            Some((alpha, lb)) => ClassVerdict {
-                class: k,
-                status: Status::Argmaxable,
-                stage: Stage::Screen,
-                margin: lb,
-                witness: Some(Witness::Scaled(alpha)),
-                certificate: None,
-            },
-            None => ClassVerdict {
-                class: k,
-                status: Status::Undecided,
-                stage: Stage::Screen,
-                margin: f64::NAN,
-                witness: None,
-                certificate: None,
-            },
-        })
-        .collect();
-    monitor.advance(verdicts.iter().filter(|v| v.witness.is_some()).count());
-    // The whitened witness for what the plain screen left open.
-    let open: Vec<usize> = (0..n).filter(|&i| verdicts[i].witness.is_none()).collect();
-    let (_, total) = monitor.progress();
-    monitor.set_total(total + screen::n_tiles_whitened(open.len(), p.v()));
-    let open_classes: Vec<usize> = open.iter().map(|&i| classes[i]).collect();
-    let found = screen::whitened(p, &open_classes, monitor)?;
-    for (&i, f) in open.iter().zip(found) {
-        if let Some((x, lb)) = f {
-            let v = &mut verdicts[i];
-            v.status = Status::Argmaxable;
-            v.margin = lb;
-            v.witness = Some(Witness::Point(x));
-            monitor.advance(1);
-        }
-    }
+    let (mut verdicts, start_alpha) = screen_stage(p, classes, monitor)?;
     timings[0] = t0.elapsed().as_secs_f64();
 
     // Stage 2 on the survivors.
@@ -247,7 +285,7 @@ fn run<T: Real>(
         .map(|&i| -> Result<reflect::Reflected> {
             monitor.check()?;
             let k = classes[i];
-            let alpha = screened[i].start_alpha;
+            let alpha = start_alpha[i];
             let x0: Vec<f64> = p.row(k).iter().map(|v| alpha * v.to_f64()).collect();
             let r = reflect::reflect(p, k, x0, patience);
             if r.witness.is_some() {

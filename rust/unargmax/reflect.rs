@@ -37,7 +37,7 @@ pub(crate) fn reflect<T: Real>(
     let mut step = 0;
     let (mut best, mut since_best) = (f64::NEG_INFINITY, 0usize);
     loop {
-        let (z, _) = p.logits(&x);
+        let z = p.scores(&x);
         // Winner among the others; ties go to the lower index.
         let mut j = usize::MAX;
         let mut zj = f64::NEG_INFINITY;

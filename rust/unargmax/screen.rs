@@ -98,21 +98,39 @@ pub(crate) fn whitened<T: Real>(
     let Some((mu, chol)) = whitening(p) else {
         return Ok((0..classes.len()).map(|_| None).collect());
     };
-    // x_k = M (w_k - mu), rounded to T for the GEMM; the witness is exactly this vector (times
-    // alpha, in f64), so the bounds below hold for it.
-    let xs: Vec<T> = classes
-        .par_iter()
-        .flat_map_iter(|&k| {
-            let mut x: Vec<f64> = p
-                .row(k)
-                .iter()
-                .zip(&mu)
-                .map(|(w, m)| w.to_f64() - m)
-                .collect();
-            chol_solve(&chol, d, &mut x);
-            x.into_iter().map(T::from_f64)
+    // x_k = M (w_k - mu) with M the inverse (symmetric: its columns solve against e_i), by one
+    // f64 GEMM per block of classes, rounded to T for the scan; the witness is exactly this
+    // vector (times alpha, in f64), so the bounds below hold for it.
+    let m_inv: Vec<f64> = (0..d)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let mut e = vec![0.0; d];
+            e[i] = 1.0;
+            chol_solve(&chol, d, &mut e);
+            e
         })
         .collect();
+    let mut xs = vec![T::ZERO; classes.len() * d];
+    xs.par_chunks_mut(QUERY_BLOCK * d)
+        .zip(classes.par_chunks(QUERY_BLOCK))
+        .for_each(|(out, cls)| {
+            let centred: Vec<f64> = cls
+                .iter()
+                .flat_map(|&k| p.row(k).iter().zip(&mu).map(|(w, m)| w.to_f64() - m))
+                .collect();
+            let mut x = vec![0.0; centred.len()];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut x, cls.len(), d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&centred, cls.len(), d),
+                MatRef::from_row_major_slice(&m_inv, d, d),
+                1.0,
+                Par::Seq,
+            );
+            out.iter_mut()
+                .zip(&x)
+                .for_each(|(o, v)| *o = T::from_f64(*v));
+        });
     let q = |r: usize| &xs[r * d..(r + 1) * d];
     let gam64 = 2.0 * (d as f64 + 2.0) * U64;
     let (mut hkk, mut qnorm, mut qinf) = (Vec::new(), Vec::new(), Vec::new());
@@ -304,23 +322,17 @@ fn scan<'q, T: Real + 'q>(
                             }
                         }
                         *gmax = m.to_f64();
-                        if bias {
-                            let bk = p.bias(k);
-                            for (jj, (&gj, &nj)) in g.iter().zip(nb).enumerate() {
-                                let j = c0 + jj;
-                                let bj = p.bias(j);
-                                if bj > bk && j != k {
-                                    let den = hkk[r0 + r] - (gj + e * nj).to_f64();
-                                    let q = if den > 0.0 {
-                                        (bj - bk) / den
-                                    } else {
-                                        f64::INFINITY
-                                    };
-                                    if q > *ratio {
-                                        *ratio = q;
-                                    }
-                                }
+                        if let Some(b) = p.b.filter(|_| bias) {
+                            // Branch-free (the sign of b_j - b_k is unpredictable): rows with
+                            // b_j <= b_k, among them k itself, contribute -inf.
+                            let (bk, h) = (b[k], hkk[r0 + r]);
+                            let mut best = *ratio;
+                            for ((&gj, &nj), &bj) in g.iter().zip(nb).zip(&b[c0..c0 + db]) {
+                                let (diff, den) = (bj - bk, h - (gj + e * nj).to_f64());
+                                let q = if den > 0.0 { diff / den } else { f64::INFINITY };
+                                best = best.max(if diff > 0.0 { q } else { f64::NEG_INFINITY });
                             }
+                            *ratio = best;
                         }
                     }
                     monitor.advance(1);

@@ -246,6 +246,56 @@ fn random_instances_f32_threads_and_subsets() {
 }
 
 #[test]
+fn a_common_offset_puts_the_whitened_screen_first() {
+    // Anisotropic rows far from the origin (as in trained heads): `alpha w_k` passes for few
+    // classes, so the whitened screen runs first; with planted mixtures, and with a bias.
+    let (v, d) = (600, 6);
+    let mut w: Vec<f64> = lcg(21, v * d)
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 5.0 + x * (1.0 + (i % d) as f64))
+        .collect();
+    for k in 0..4 {
+        for i in 0..d {
+            w[k * d + i] = 0.3 * w[(100 + k) * d + i] + 0.7 * w[(300 + k) * d + i];
+        }
+    }
+    let b: Vec<f64> = lcg(22, v).iter().map(|x| 0.01 * x).collect();
+    for bias in [None, Some(b.as_slice())] {
+        let r = decide(&w, d, bias, &UnargParams::default());
+        assert_certified(&w, d, bias, &r, None);
+        let points = r
+            .verdicts
+            .iter()
+            .filter(|v| v.stage == Stage::Screen && matches!(v.witness, Some(Witness::Point(_))))
+            .count();
+        let screened = r
+            .verdicts
+            .iter()
+            .filter(|v| v.stage == Stage::Screen && v.witness.is_some())
+            .count();
+        assert!(
+            screened > 100 && 10 * points >= 9 * screened,
+            "{points} whitened of {screened} screen witnesses"
+        );
+        if bias.is_none() {
+            assert!((0..4).all(|k| r.verdicts[k].status == U));
+        }
+        // The same verdicts, stages and witnesses with one thread.
+        let one = decide(
+            &w,
+            d,
+            bias,
+            &UnargParams {
+                n_threads: Some(1),
+                ..Default::default()
+            },
+        );
+        assert_eq!(format!("{:?}", one.verdicts), format!("{:?}", r.verdicts));
+    }
+}
+
+#[test]
 fn bad_input_is_an_error() {
     let p = UnargParams::default();
     let m = Matrix::new(&[1.0, 2.0], 1, 2).unwrap();

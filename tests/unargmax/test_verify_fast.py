@@ -33,9 +33,16 @@ def _fast_failures(rep):
     return [
         int(i)
         for i in _verify.witness_failures(
-            W, b, rep.classes, arg, rep._witnesses, rep._alpha, rep.margin, rep.bounds,
+            W,
+            b,
+            rep.classes,
+            arg,
+            rep._witnesses,
+            rep._alpha,
+            rep.margin,
+            rep.bounds,
             lower=rep.stage == "screen",
-        )  # fmt: skip
+        )
     ]
 
 
@@ -96,9 +103,16 @@ def test_a_witness_within_rounding_of_a_tie_is_decided_in_float64(monkeypatch):
     for rep, want in [(m, []), (2 * m, [0])]:
         got = list(
             _verify.witness_failures(
-                W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([rep]), None,
+                W,
+                b,
+                np.array([0]),
+                np.array([0]),
+                {0: x},
+                None,
+                np.array([rep]),
+                None,
                 lower=np.array([False]),
-            )  # fmt: skip
+            )
         )
         assert got == want
     assert calls == [0, 0]
@@ -111,9 +125,16 @@ def test_a_negative_margin_fails_at_any_scale(scale):
     x = np.array([1.0, 1.0 + 1e-6])  # class 1 beats class 0
     got = list(
         _verify.witness_failures(
-            W, b, np.array([0]), np.array([0]), {0: x}, None, np.array([1e-6]), None,
+            W,
+            b,
+            np.array([0]),
+            np.array([0]),
+            {0: x},
+            None,
+            np.array([1e-6]),
+            None,
             lower=np.array([False]),
-        )  # fmt: skip
+        )
     )
     assert got == [0]
 

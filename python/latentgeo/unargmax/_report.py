@@ -151,9 +151,16 @@ class UnargmaxReport:
         alpha = None if self._alpha is None else np.ldexp(self._alpha, e)
         arg = np.flatnonzero(self.status == "argmaxable")
         failures = witness_failures(
-            W, b, self.classes, arg, self._witnesses, alpha, margin, self.bounds,
+            W,
+            b,
+            self.classes,
+            arg,
+            self._witnesses,
+            alpha,
+            margin,
+            self.bounds,
             lower=self.stage == "screen",
-        )  # fmt: skip
+        )
         for i in failures:
             return _fail(raise_on_failure, f"the witness of class {self.classes[i]} fails")
         for i in np.flatnonzero(self.status == "unargmaxable"):
