@@ -6,10 +6,14 @@ box [-100, 100]^d, Chebyshev form as in `lp_chebyshev`). Running it over a whole
 takes hours, so it is timed on a sample of classes and extrapolated to V (marked "est."):
 `--ref-classes` ordinary classes for the heuristic and `--ref-lp` planted classes for the LP.
 
-Instances: Gaussian W (float32) with `--planted` interior rows, each a Dirichlet mix of d/2 other
-rows (strictly inside the hull, so unargmaxable).
+Instances (float32) with `--planted` interior rows, each a Dirichlet mix of d/2 other rows
+(strictly inside the hull, so unargmaxable): `--kind gaussian` W, or `--kind vocab`, the
+vocabulary-like head of ``make_example(kind="softmax")`` (a common offset, anisotropic rows,
+log-normal norms; its own under-trained rows left out). `--bias` adds b ~ 0.1 N(0, 1).
+`--no-reference` times latentgeo only.
 
     python benches/bench_unargmax.py                      # 30522x384 and 50257x768
+    python benches/bench_unargmax.py --kind vocab --planted 12 [--bias] --no-reference
     python benches/bench_unargmax.py --sizes 5000x128 --repeats 3
 """
 
@@ -24,11 +28,16 @@ import numpy as np
 from scipy.optimize import linprog
 
 import latentgeo
+from latentgeo.datasets import make_example
 
 
-def instance(V, d, planted, seed=0):
+def instance(V, d, planted, seed=0, kind="gaussian"):
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((V, d), dtype=np.float32)
+    if kind == "vocab":
+        n = int(1.02 * V) + 2  # enough trained rows: the under-trained ones are the last n // 100
+        W = make_example(n, d, seed=seed, kind="softmax")[:V].copy()
+    else:
+        W = rng.standard_normal((V, d), dtype=np.float32)
     ids = rng.choice(V, planted, replace=False)
     for k in ids:
         others = rng.choice(np.setdiff1d(np.arange(V), ids), d // 2, replace=False)
@@ -84,17 +93,24 @@ def main():
     ap.add_argument("--ref-classes", type=int, default=100)
     ap.add_argument("--ref-lp", type=int, default=1)
     ap.add_argument("--lp-time-limit", type=float, default=600.0)
+    ap.add_argument("--kind", choices=("gaussian", "vocab"), default="gaussian")
+    ap.add_argument("--bias", action="store_true")
+    ap.add_argument("--no-reference", action="store_true")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}, threads: {args.threads or 'all'}")
     for size in args.sizes.split(","):
         V, d = (int(v) for v in size.lower().split("x"))
-        W, planted = instance(V, d, args.planted)
-        b = np.zeros(V)
-        print(f"\n== V = {V}, d = {d}, float32, {args.planted} planted interior rows ==")
+        W, planted = instance(V, d, args.planted, kind=args.kind)
+        rng = np.random.default_rng(2)
+        b = (0.1 * rng.standard_normal(V)).astype(np.float32) if args.bias else np.zeros(V)
+        print(
+            f"\n== V = {V}, d = {d}, {args.kind}, float32, {args.planted} planted interior rows"
+            f"{', bias' if args.bias else ''} =="
+        )
         runs, rep = [], None
         for _ in range(args.repeats):
             t = time.perf_counter()
-            rep = latentgeo.unargmaxable(W, n_threads=args.threads)
+            rep = latentgeo.unargmaxable(W, b if args.bias else None, n_threads=args.threads)
             runs.append(time.perf_counter() - t)
         med = statistics.median(runs)
         t = time.perf_counter()
@@ -116,6 +132,9 @@ def main():
         if rep.unargmaxable.size:
             supp = [len(rep.certificate(k)[0]) for k in rep.unargmaxable]
             print(f"  certificate supports: {supp}")
+        print(f"  report + verify: {med + t_verify:.2f} s")
+        if args.no_reference:
+            continue
 
         # Reference: heuristic on a sample of ordinary classes, extrapolated to V.
         rng = np.random.default_rng(1)
