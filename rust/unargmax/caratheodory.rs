@@ -18,6 +18,7 @@
 //! reduced certificate and keeps the original when the check fails.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::lu::partial_pivoting as lu;
 use faer::linalg::qr::col_pivoting::factor::{qr_in_place, qr_in_place_scratch};
 use faer::{Mat, Par};
 
@@ -258,51 +259,43 @@ fn pivot(binv: &mut [f64], r: usize, y: &[f64], i: usize) {
     }
 }
 
-/// `B^-1` (row-major, `r x r`) of the basis columns by Gauss-Jordan elimination with partial
-/// pivoting; `None` when the basis is numerically singular.
+/// `B^-1` (row-major, `r x r`) of the basis columns, by an LU factorisation with partial
+/// pivoting (faer's blocked, vectorised kernels, on this thread); `None` when the basis is
+/// numerically singular (a pivot below `1e-14` of the largest entry).
 fn invert(basis: &[usize], coords: &[Vec<f64>], r: usize) -> Option<Vec<f64>> {
-    // Work on [B | I] stored as rows of length 2r.
-    let w = 2 * r;
-    let mut g = vec![0.0; r * w];
-    for (col, &c) in basis.iter().enumerate() {
-        for i in 0..r {
-            g[i * w + col] = coords[c][i];
-        }
+    let mut lu = Mat::<f64>::from_fn(r, r, |i, col| coords[basis[col]][i]);
+    let norm = (0..r)
+        .flat_map(|c| lu.col_as_slice(c).iter().copied())
+        .fold(0.0f64, |x, v| x.max(v.abs()));
+    let (mut fwd, mut bwd) = (vec![0usize; r], vec![0usize; r]);
+    let mut mem = MemBuffer::new(
+        lu::factor::lu_in_place_scratch::<usize, f64>(r, r, Par::Seq, Default::default())
+            .or(lu::inverse::inverse_scratch::<usize, f64>(r, Par::Seq)),
+    );
+    let (_, perm) = lu::factor::lu_in_place(
+        lu.as_mut(),
+        &mut fwd,
+        &mut bwd,
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    );
+    if (0..r).any(|i| lu[(i, i)].is_nan() || lu[(i, i)].abs() <= 1e-14 * norm) {
+        return None;
     }
-    for i in 0..r {
-        g[i * w + r + i] = 1.0;
-    }
-    let norm = g.iter().fold(0.0f64, |x, &v| x.max(v.abs()));
-    for col in 0..r {
-        let (piv, val) = (col..r)
-            .map(|i| (i, g[i * w + col].abs()))
-            .fold((col, -1.0), |a, b| if b.1 > a.1 { b } else { a });
-        if val.is_nan() || val <= 1e-14 * norm {
-            return None;
-        }
-        if piv != col {
-            for q in 0..w {
-                g.swap(col * w + q, piv * w + q);
-            }
-        }
-        let inv = 1.0 / g[col * w + col];
-        g[col * w..(col + 1) * w].iter_mut().for_each(|v| *v *= inv);
-        let pivot_row: Vec<f64> = g[col * w..(col + 1) * w].to_vec();
-        for i in 0..r {
-            if i == col {
-                continue;
-            }
-            let f = g[i * w + col];
-            if f != 0.0 {
-                for (u, &v) in g[i * w..(i + 1) * w].iter_mut().zip(&pivot_row) {
-                    *u -= f * v;
-                }
-            }
-        }
-    }
+    let mut inv = Mat::<f64>::zeros(r, r);
+    lu::inverse::inverse(
+        inv.as_mut(),
+        lu.as_ref(),
+        lu.as_ref(),
+        perm,
+        Par::Seq,
+        MemStack::new(&mut mem),
+    );
     Some(
         (0..r)
-            .flat_map(|i| g[i * w + r..(i + 1) * w].to_vec())
+            .flat_map(|i| (0..r).map(move |j| (i, j)))
+            .map(|(i, j)| inv[(i, j)])
             .collect(),
     )
 }

@@ -93,8 +93,9 @@ impl Lp {
     }
 }
 
-/// The Cholesky factor of `G^T D G` (lower, in place), with a tiny ridge for safety.
-fn normal_matrix(lp: &Lp, dw: &[f64], scaled: &mut Mat<f64>) -> Option<Mat<f64>> {
+/// The Cholesky factor of `G^T D G` (lower) into `nm`, with a tiny ridge for safety; `scaled`
+/// and `nm` are reused across iterations (large fresh allocations cost page faults).
+fn normal_matrix(lp: &Lp, dw: &[f64], scaled: &mut Mat<f64>, nm: &mut Mat<f64>) -> Option<()> {
     let (m, n) = (lp.m(), lp.n);
     for j in 0..n {
         let src = lp.g.col_as_slice(j);
@@ -102,7 +103,6 @@ fn normal_matrix(lp: &Lp, dw: &[f64], scaled: &mut Mat<f64>) -> Option<Mat<f64>>
             *o = gv * w.sqrt();
         }
     }
-    let mut nm = Mat::<f64>::zeros(n, n);
     matmul(
         nm.as_mut(),
         Accum::Replace,
@@ -117,27 +117,39 @@ fn normal_matrix(lp: &Lp, dw: &[f64], scaled: &mut Mat<f64>) -> Option<Mat<f64>>
     let trace: f64 = (0..n).map(|i| nm[(i, i)]).sum();
     let ridge = 1e-14 * trace / n as f64;
     (0..n).for_each(|i| nm[(i, i)] += ridge);
+    cholesky(nm)
+}
+
+/// In-place Cholesky factor (lower) of a symmetric positive definite matrix, on this thread.
+pub(super) fn cholesky(a: &mut Mat<f64>) -> Option<()> {
+    let n = a.nrows();
     let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
         n,
         Par::Seq,
         Default::default(),
     ));
     llt::factor::cholesky_in_place(
-        nm.as_mut(),
+        a.as_mut(),
         Default::default(),
         Par::Seq,
         MemStack::new(&mut mem),
         Default::default(),
     )
-    .ok()?;
-    Some(nm)
+    .ok()
+    .map(|_| ())
 }
 
-fn solve_chol(l: &Mat<f64>, b: &mut [f64]) {
+/// Solve `L L^T x = b` in place with the factor from [`cholesky`].
+pub(super) fn solve_chol(l: &Mat<f64>, b: &mut [f64]) {
     let n = b.len();
-    let mut rhs = faer::MatMut::from_column_major_slice_mut(b, n, 1);
-    let mut mem = MemBuffer::new(llt::solve::solve_in_place_scratch::<f64>(n, 1, Par::Seq));
-    llt::solve::solve_in_place(l.as_ref(), rhs.as_mut(), Par::Seq, MemStack::new(&mut mem));
+    solve_chol_many(l, faer::MatMut::from_column_major_slice_mut(b, n, 1));
+}
+
+/// [`solve_chol`] for every column of `b`.
+pub(super) fn solve_chol_many(l: &Mat<f64>, mut b: faer::MatMut<'_, f64>) {
+    let (n, k) = (b.nrows(), b.ncols());
+    let mut mem = MemBuffer::new(llt::solve::solve_in_place_scratch::<f64>(n, k, Par::Seq));
+    llt::solve::solve_in_place(l.as_ref(), b.as_mut(), Par::Seq, MemStack::new(&mut mem));
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -168,7 +180,7 @@ pub(super) fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
     let gy = lp.apply(&y);
     let mut z: Vec<f64> = h.iter().zip(&gy).map(|(h, g)| (h - g).max(1.0)).collect();
     let mut lam = vec![1.0; total];
-    let mut scaled = Mat::<f64>::zeros(m, n);
+    let (mut scaled, mut chol) = (Mat::<f64>::zeros(m, n), Mat::<f64>::zeros(n, n));
     let hnorm = h.iter().fold(1.0f64, |a, v| a.max(v.abs()));
     let mut best: Option<(f64, LpSolution)> = None;
     for _ in 0..MAX_ITER {
@@ -208,9 +220,9 @@ pub(super) fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
             }
         }
         let dw: Vec<f64> = lam.iter().zip(&z).map(|(l, z)| l / z).collect();
-        let Some(chol) = normal_matrix(&lp, &dw, &mut scaled) else {
+        if normal_matrix(&lp, &dw, &mut scaled, &mut chol).is_none() {
             break;
-        };
+        }
         // One Newton direction for the complementarity target `rc` (z o lam - target).
         let direction = |rc: &[f64]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
             let u: Vec<f64> = (0..total).map(|i| dw[i] * rp[i] - rc[i] / z[i]).collect();

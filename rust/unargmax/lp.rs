@@ -25,6 +25,8 @@ use super::caratheodory;
 use super::check::{Problem, WitnessEval};
 use super::ipm;
 use crate::real::Real;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
 
 /// Most rounds of constraint generation before giving up (undecided).
 const MAX_ROUNDS: usize = 60;
@@ -234,37 +236,27 @@ fn polish<T: Real>(
             r[i] += l * c[i];
         }
     }
+    // The Gram products by GEMM.
+    let dm = Mat::<f64>::from_fn(d, m, |i, j| cols[j][i]);
+    let gram = |a: MatRef<'_, f64>, n: usize| {
+        let mut g = Mat::<f64>::zeros(n, n);
+        matmul(g.as_mut(), Accum::Replace, a, a.transpose(), 1.0, Par::Seq);
+        g
+    };
     let delta: Vec<f64> = if m <= d {
         // delta = -(D^T D + eps I)^-1 D^T r
-        let mut g = vec![0.0; m * m];
-        for a in 0..m {
-            for b in a..m {
-                let v: f64 = cols[a].iter().zip(&cols[b]).map(|(x, y)| x * y).sum();
-                g[a * m + b] = v;
-                g[b * m + a] = v;
-            }
-        }
+        let mut g = gram(dm.transpose(), m);
         let mut rhs: Vec<f64> = cols
             .iter()
             .map(|c| -c.iter().zip(&r).map(|(x, y)| x * y).sum::<f64>())
             .collect();
-        solve_spd(&mut g, m, &mut rhs)?;
+        solve_spd(&mut g, &mut rhs)?;
         rhs
     } else {
         // delta = -D^T (D D^T + eps I)^-1 r
-        let mut g = vec![0.0; d * d];
-        for c in &cols {
-            for a in 0..d {
-                let ca = c[a];
-                if ca != 0.0 {
-                    for b in 0..d {
-                        g[a * d + b] += ca * c[b];
-                    }
-                }
-            }
-        }
+        let mut g = gram(dm.as_ref(), d);
         let mut y: Vec<f64> = r.iter().map(|v| -v).collect();
-        solve_spd(&mut g, d, &mut y)?;
+        solve_spd(&mut g, &mut y)?;
         cols.iter()
             .map(|c| c.iter().zip(&y).map(|(x, v)| x * v).sum())
             .collect()
@@ -285,45 +277,17 @@ fn polish<T: Real>(
 
 /// Solve `(G + eps I) x = b` in place for a symmetric positive semi-definite `G` (Cholesky with a
 /// small ridge so rank-deficient systems give a least-squares-like answer).
-fn solve_spd(g: &mut [f64], n: usize, b: &mut [f64]) -> Option<()> {
-    let trace: f64 = (0..n).map(|i| g[i * n + i]).sum();
+fn solve_spd(g: &mut Mat<f64>, b: &mut [f64]) -> Option<()> {
+    let n = b.len();
+    let trace: f64 = (0..n).map(|i| g[(i, i)]).sum();
     let eps = 1e-13 * trace / n as f64 + f64::MIN_POSITIVE;
-    for i in 0..n {
-        g[i * n + i] += eps;
+    (0..n).for_each(|i| g[(i, i)] += eps);
+    if !(0..n).all(|i| g[(i, i)] > 0.0) {
+        return None;
     }
-    for j in 0..n {
-        let mut s = g[j * n + j];
-        for q in 0..j {
-            s -= g[j * n + q] * g[j * n + q];
-        }
-        if s.is_nan() || s <= 0.0 {
-            return None;
-        }
-        let l = s.sqrt();
-        g[j * n + j] = l;
-        for i in j + 1..n {
-            let mut v = g[i * n + j];
-            for q in 0..j {
-                v -= g[i * n + q] * g[j * n + q];
-            }
-            g[i * n + j] = v / l;
-        }
-    }
-    for i in 0..n {
-        let mut v = b[i];
-        for q in 0..i {
-            v -= g[i * n + q] * b[q];
-        }
-        b[i] = v / g[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut v = b[i];
-        for q in i + 1..n {
-            v -= g[q * n + i] * b[q];
-        }
-        b[i] = v / g[i * n + i];
-    }
-    Some(())
+    ipm::cholesky(g)?;
+    ipm::solve_chol(g, b);
+    b.iter().all(|v| v.is_finite()).then_some(())
 }
 
 pub(super) struct LpSolution {

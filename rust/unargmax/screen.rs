@@ -20,6 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::check::{dot_abs, Problem, U64};
+use super::ipm;
 use crate::monitor::Monitor;
 use crate::real::Real;
 use crate::Result;
@@ -98,18 +99,13 @@ pub(crate) fn whitened<T: Real>(
     let Some((mu, chol)) = whitening(p) else {
         return Ok((0..classes.len()).map(|_| None).collect());
     };
-    // x_k = M (w_k - mu) with M the inverse (symmetric: its columns solve against e_i), by one
-    // f64 GEMM per block of classes, rounded to T for the scan; the witness is exactly this
-    // vector (times alpha, in f64), so the bounds below hold for it.
-    let m_inv: Vec<f64> = (0..d)
-        .into_par_iter()
-        .flat_map_iter(|i| {
-            let mut e = vec![0.0; d];
-            e[i] = 1.0;
-            chol_solve(&chol, d, &mut e);
-            e
-        })
-        .collect();
+    // x_k = M (w_k - mu) with M the inverse (solved against the identity; symmetric up to
+    // rounding), by one f64 GEMM per block of classes, rounded to T for the scan; the witness
+    // is exactly this vector (times alpha, in f64), so the bounds below hold for it.
+    let l = Mat::<f64>::from_fn(d, d, |i, j| if j <= i { chol[i * d + j] } else { 0.0 });
+    let mut inv = Mat::<f64>::identity(d, d);
+    ipm::solve_chol_many(&l, inv.as_mut());
+    let m_inv: Vec<f64> = (0..d).flat_map(|c| inv.col_as_slice(c).to_vec()).collect();
     let mut xs = vec![T::ZERO; classes.len() * d];
     xs.par_chunks_mut(QUERY_BLOCK * d)
         .zip(classes.par_chunks(QUERY_BLOCK))
@@ -241,18 +237,6 @@ fn cholesky(g: &mut [f64], n: usize) -> bool {
         }
     }
     true
-}
-
-/// Solve `L L^T x = b` in place.
-fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let v = b[i] - (0..i).map(|q| l[i * n + q] * b[q]).sum::<f64>();
-        b[i] = v / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let v = b[i] - (i + 1..n).map(|q| l[q * n + i] * b[q]).sum::<f64>();
-        b[i] = v / l[i * n + i];
-    }
 }
 
 fn extremes<T: Real>(p: &Problem<'_, T>) -> (f64, f64) {
