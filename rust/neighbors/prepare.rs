@@ -9,8 +9,8 @@ use super::*;
 pub(super) struct Prepared<'a, T: Real> {
     data: Matrix<'a, T>,
     query: Option<Matrix<'a, T>>,
-    /// Centre subtracted from every row in `T` (Euclidean metrics), else empty. Any centre gives
-    /// the same distances; one near the mean keeps the prepared norms, hence the rounding
+    /// Centre subtracted from every row in `T` (Euclidean metrics; none when empty). Any centre
+    /// gives the same distances; one near the mean keeps the prepared norms, hence the rounding
     /// bound, small.
     centre: Vec<T>,
     /// Per data row: `|x|^2` of the prepared row (Euclidean metrics) or 0; empty when the
@@ -55,7 +55,8 @@ impl<'a, T: Real> Prepared<'a, T> {
     /// block comes from [`Prepared::block_bias`] as the block is prepared, and `max_norm` from
     /// the search.
     pub(super) fn for_queries(data: Matrix<'a, T>, query: Matrix<'a, T>, metric: Metric) -> Self {
-        let mut prep = Self::bare(data, Some(query), metric, sampled_centre(data));
+        let centre = sampled_centre(data).unwrap_or_default();
+        let mut prep = Self::bare(data, Some(query), metric, centre);
         prep.query_norms_prepared = Some(prep.prepared_norms(Side::Query));
         prep
     }
@@ -119,9 +120,72 @@ impl<'a, T: Real> Prepared<'a, T> {
             .collect()
     }
 
+    /// Data rows `r0..r0 + rows` prepared as by [`Prepared::block`], with their biases and
+    /// largest norm as by [`Prepared::block_bias`]; compiled for the widest vector unit the CPU
+    /// has (the default x86-64 target has only SSE2), with the same operations in the same
+    /// order, hence the same bits.
+    pub(super) fn data_block<'b>(
+        &'b self,
+        r0: usize,
+        rows: usize,
+        buf: &'b mut Vec<T>,
+        bias: &mut Vec<T>,
+    ) -> (&'b [T], Option<f64>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports the features data_block_avx512 is compiled for.
+                return unsafe { self.data_block_avx512(r0, rows, buf, bias) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the features data_block_avx2 is compiled for.
+                return unsafe { self.data_block_avx2(r0, rows, buf, bias) };
+            }
+        }
+        self.data_block_generic(r0, rows, buf, bias)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn data_block_avx512<'b>(
+        &'b self,
+        r0: usize,
+        rows: usize,
+        buf: &'b mut Vec<T>,
+        bias: &mut Vec<T>,
+    ) -> (&'b [T], Option<f64>) {
+        self.data_block_generic(r0, rows, buf, bias)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn data_block_avx2<'b>(
+        &'b self,
+        r0: usize,
+        rows: usize,
+        buf: &'b mut Vec<T>,
+        bias: &mut Vec<T>,
+    ) -> (&'b [T], Option<f64>) {
+        self.data_block_generic(r0, rows, buf, bias)
+    }
+
+    #[inline(always)]
+    fn data_block_generic<'b>(
+        &'b self,
+        r0: usize,
+        rows: usize,
+        buf: &'b mut Vec<T>,
+        bias: &mut Vec<T>,
+    ) -> (&'b [T], Option<f64>) {
+        let block = self.block(Side::Data, r0, rows, buf);
+        let top = self.block_bias(block, bias);
+        (block, top)
+    }
+
     /// The bias of each row of a prepared data `block` (as [`Prepared::new`] computes it for
     /// all rows) into `bias`; returns the largest norm, or `None` when a norm is not finite
     /// (a non-finite value in the rows, or an overflow).
+    #[inline(always)]
     pub(super) fn block_bias(&self, block: &[T], bias: &mut Vec<T>) -> Option<f64> {
         let d = self.data.cols;
         bias.clear();
@@ -171,6 +235,7 @@ impl<'a, T: Real> Prepared<'a, T> {
 
     /// Rows `r0..r0 + rows` of one side in the form the kernel ranks: borrowed for the inner
     /// product, else written into `buf`.
+    #[inline(always)]
     pub(super) fn block<'b>(
         &'b self,
         side: Side,
@@ -183,6 +248,7 @@ impl<'a, T: Real> Prepared<'a, T> {
         let src = &m.data[r0 * d..(r0 + rows) * d];
         match self.metric {
             Metric::InnerProduct => src,
+            Metric::Euclidean | Metric::SqEuclidean if self.centre.is_empty() => src,
             Metric::Euclidean | Metric::SqEuclidean => {
                 buf.resize(src.len(), T::ZERO);
                 for (out, row) in buf.chunks_exact_mut(d).zip(src.chunks_exact(d)) {
@@ -229,7 +295,7 @@ impl<'a, T: Real> Prepared<'a, T> {
 
 /// `sum_i f(a_i, b_i)` in f64 with eight independent accumulators (a fixed order, so the value
 /// is deterministic, without the latency of one long dependency chain).
-#[inline]
+#[inline(always)]
 pub(super) fn sum_pairs<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -248,6 +314,7 @@ pub(super) fn sum_pairs<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) 
 }
 
 /// The norm of a prepared row, in f64 with eight accumulator chains (vectorised).
+#[inline(always)]
 fn prepared_norm<T: Real>(row: &[T]) -> f64 {
     sum_pairs(row, row, |a, b| a * b).sqrt()
 }
@@ -290,19 +357,29 @@ pub(super) fn column_mean<T: Real>(m: Matrix<'_, T>) -> Vec<f64> {
 /// Rows averaged by [`sampled_centre`] at most.
 const CENTRE_ROWS: usize = 4096;
 
-/// The f64 mean of at most [`CENTRE_ROWS`] evenly spaced rows, rounded to `T` (a coordinate
-/// that is not finite, from an overflow or a NaN in the sample, becomes 0): a centre near the
-/// mean without a pass over all the data.
-pub(super) fn sampled_centre<T: Real>(m: Matrix<'_, T>) -> Vec<T> {
+/// The f64 mean `c` of at most [`CENTRE_ROWS`] evenly spaced rows, rounded to `T` (a coordinate
+/// that is not finite, from an overflow or a NaN in the sample, becomes 0), or `None` when
+/// centring would shrink the norms little: when `|c|^2` is below 1/16 of the sample's mean
+/// `|x - c|^2`, by which the mean `|x|^2` exceeds it (the rounding bound, which scales with the
+/// norms, then loosens by about 3 %, and the rows are used as they are, without a copy).
+pub(super) fn sampled_centre<T: Real>(m: Matrix<'_, T>) -> Option<Vec<T>> {
     let s = m.rows.min(CENTRE_ROWS);
+    let rows = || (0..s).map(|i| m.row(i * m.rows / s));
     let mut sum = vec![0.0; m.cols];
-    for i in 0..s {
-        for (a, v) in sum.iter_mut().zip(m.row(i * m.rows / s)) {
+    for row in rows() {
+        for (a, v) in sum.iter_mut().zip(row) {
             *a += v.to_f64();
         }
     }
-    sum.into_iter()
+    let centre: Vec<T> = sum
+        .into_iter()
         .map(|v| T::from_f64(v / s as f64))
         .map(|c| if c.to_f64().is_finite() { c } else { T::ZERO })
-        .collect()
+        .collect();
+    let spread: f64 = rows()
+        .map(|row| sum_pairs(row, &centre, |x, c| (x - c) * (x - c)))
+        .sum::<f64>()
+        / s as f64;
+    let offset = sum_pairs(&centre, &centre, |c, d| c * d);
+    (offset >= spread / 16.0).then_some(centre)
 }

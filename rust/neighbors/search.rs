@@ -216,10 +216,9 @@ impl<T: Real> Search<'_, '_, T> {
                     let mut top = 0.0f64;
                     for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
                         monitor.check()?;
-                        let rhs = self
-                            .prep
-                            .block(Side::Data, c0, DATA_BLOCK.min(n - c0), dbuf);
-                        match self.prep.block_bias(rhs, bias) {
+                        let db = DATA_BLOCK.min(n - c0);
+                        let (rhs, top_block) = self.prep.data_block(c0, db, dbuf, bias);
+                        match top_block {
                             Some(v) => top = top.max(v),
                             None => {
                                 self.check_data_finite(&data_finite)?;
