@@ -120,68 +120,6 @@ impl<'a, T: Real> Prepared<'a, T> {
             .collect()
     }
 
-    /// Data rows `r0..r0 + rows` prepared as by [`Prepared::block`], with their biases and
-    /// largest norm as by [`Prepared::block_bias`]; compiled for the widest vector unit the CPU
-    /// has (the default x86-64 target has only SSE2), with the same operations in the same
-    /// order, hence the same bits.
-    pub(super) fn data_block<'b>(
-        &'b self,
-        r0: usize,
-        rows: usize,
-        buf: &'b mut Vec<T>,
-        bias: &mut Vec<T>,
-    ) -> (&'b [T], Option<f64>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports the features data_block_avx512 is compiled for.
-                return unsafe { self.data_block_avx512(r0, rows, buf, bias) };
-            }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports the features data_block_avx2 is compiled for.
-                return unsafe { self.data_block_avx2(r0, rows, buf, bias) };
-            }
-        }
-        self.data_block_generic(r0, rows, buf, bias)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn data_block_avx512<'b>(
-        &'b self,
-        r0: usize,
-        rows: usize,
-        buf: &'b mut Vec<T>,
-        bias: &mut Vec<T>,
-    ) -> (&'b [T], Option<f64>) {
-        self.data_block_generic(r0, rows, buf, bias)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn data_block_avx2<'b>(
-        &'b self,
-        r0: usize,
-        rows: usize,
-        buf: &'b mut Vec<T>,
-        bias: &mut Vec<T>,
-    ) -> (&'b [T], Option<f64>) {
-        self.data_block_generic(r0, rows, buf, bias)
-    }
-
-    #[inline(always)]
-    fn data_block_generic<'b>(
-        &'b self,
-        r0: usize,
-        rows: usize,
-        buf: &'b mut Vec<T>,
-        bias: &mut Vec<T>,
-    ) -> (&'b [T], Option<f64>) {
-        let block = self.block(Side::Data, r0, rows, buf);
-        let top = self.block_bias(block, bias);
-        (block, top)
-    }
-
     /// The bias of each row of a prepared data `block` (as [`Prepared::new`] computes it for
     /// all rows) into `bias`; returns the largest norm, or `None` when a norm is not finite
     /// (a non-finite value in the rows, or an overflow).
@@ -313,10 +251,24 @@ pub(super) fn sum_pairs<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) 
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
-/// The norm of a prepared row, in f64 with eight accumulator chains (vectorised).
+/// The norm of a prepared row: the square root of the sum of squares in f64 with eight
+/// accumulator chains (as [`sum_pairs`] adds, with one load per value).
 #[inline(always)]
 fn prepared_norm<T: Real>(row: &[T]) -> f64 {
-    sum_pairs(row, row, |a, b| a * b).sqrt()
+    let mut acc = [0.0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|x| x.to_f64() * x.to_f64())
+        .sum();
+    for x in chunks {
+        for (a, v) in acc.iter_mut().zip(x) {
+            *a += v.to_f64() * v.to_f64();
+        }
+    }
+    let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    (sum + tail).sqrt()
 }
 
 pub(super) fn norm<T: Real>(r: &[T]) -> f64 {

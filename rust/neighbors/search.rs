@@ -105,6 +105,7 @@ impl<T: Real> Search<'_, '_, T> {
     ///
     /// Keys are formed in `T` a chunk at a time; a chunk is looked at one by one only when one
     /// of its keys beats the row's current threshold, which after warm-up is rare.
+    #[inline(always)]
     pub(super) fn scan_rows(
         &self,
         tile: &[T],
@@ -217,16 +218,14 @@ impl<T: Real> Search<'_, '_, T> {
                     for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
                         monitor.check()?;
                         let db = DATA_BLOCK.min(n - c0);
-                        let (rhs, top_block) = self.prep.data_block(c0, db, dbuf, bias);
-                        match top_block {
+                        let bufs = (&mut tile[..], &mut *dbuf, &mut *bias);
+                        match self.cross_tile(lhs, (r0, c0), db, bufs, local) {
                             Some(v) => top = top.max(v),
                             None => {
                                 self.check_data_finite(&data_finite)?;
                                 top = f64::INFINITY; // an overflow: every row falls back
                             }
                         }
-                        self.gemm(lhs, rhs, tile);
-                        self.scan_rows(tile, (r0, c0), bias, local);
                         monitor.advance(1);
                     }
                     let mut shared = blocks[b].lock().unwrap_or_else(|e| e.into_inner());
@@ -239,6 +238,75 @@ impl<T: Real> Search<'_, '_, T> {
                 },
             )
             .try_reduce(|| 0.0, |a, b| Ok(a.max(b))) // max: the same whatever the order
+    }
+
+    /// One tile of [`Search::cross`]: data rows `c0..c0 + db` prepared into `dbuf` with their
+    /// biases in `bias`, their GEMM with the prepared query block `lhs` (rows `r0..`) and its
+    /// scan into `heaps`; returns the largest norm of a prepared data row, `None` when one is not
+    /// finite. Compiled for the widest vector unit the CPU has (the default x86-64 target has
+    /// only SSE2), with the same operations in the same order, hence the same bits.
+    fn cross_tile(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports the features cross_tile_avx512 is compiled for.
+                return unsafe { self.cross_tile_avx512(lhs, at, db, bufs, heaps) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the features cross_tile_avx2 is compiled for.
+                return unsafe { self.cross_tile_avx2(lhs, at, db, bufs, heaps) };
+            }
+        }
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn cross_tile_avx512(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn cross_tile_avx2(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[inline(always)]
+    fn cross_tile_generic(
+        &self,
+        lhs: &[T],
+        (r0, c0): (usize, usize),
+        db: usize,
+        (tile, dbuf, bias): (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        let rhs = self.prep.block(Side::Data, c0, db, dbuf);
+        let top = self.prep.block_bias(rhs, bias);
+        self.gemm(lhs, rhs, tile);
+        self.scan_rows(tile, (r0, c0), bias, heaps);
+        top
     }
 
     /// The precise finite check of the data, run at most once per search (`done` keeps its
