@@ -166,6 +166,7 @@ mod tests {
     fn finite_max_abs_finds_the_magnitude_or_a_non_finite_value() {
         let big: Vec<f32> = (0..(3 << 20)).map(|i| (i % 1000) as f32 - 500.0).collect();
         assert_eq!(finite_max_abs(&big), 500.0);
+        assert_eq!(widest_max_abs(&big[5..]), f32::max_abs(&big[5..])); // vectorised = plain
         assert_eq!(finite_max_abs::<f64>(&[]), 0.0);
         assert_eq!(finite_max_abs(&[0.5f64, -3.0, 2.0]), 3.0);
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {

@@ -245,7 +245,7 @@ impl<T: Real> Search<'_, '_, T> {
     /// scan into `heaps`; returns the largest norm of a prepared data row, `None` when one is not
     /// finite. Compiled for the widest vector unit the CPU has (the default x86-64 target has
     /// only SSE2), with the same operations in the same order, hence the same bits.
-    fn cross_tile(
+    pub(super) fn cross_tile(
         &self,
         lhs: &[T],
         at: (usize, usize),
@@ -294,7 +294,7 @@ impl<T: Real> Search<'_, '_, T> {
     }
 
     #[inline(always)]
-    fn cross_tile_generic(
+    pub(super) fn cross_tile_generic(
         &self,
         lhs: &[T],
         (r0, c0): (usize, usize),
