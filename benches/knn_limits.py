@@ -11,6 +11,7 @@ Each (tool, job) runs in a fresh subprocess: its peak RSS growth over the input 
 
     python benches/knn_limits.py                      # self-join 20,000 and 100,000; few-query
     python benches/knn_limits.py --sizes 20000 --repeats 5
+    python benches/knn_limits.py --sizes --repeats 9  # the few-query job only
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def run(tool, job, n, d, k, repeats):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    p.add_argument("--sizes", type=int, nargs="*", default=[20_000, 100_000])
     p.add_argument("--d", type=int, default=384)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)

@@ -23,6 +23,21 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// Round an f64 to this type.
     fn from_f64(x: f64) -> Self;
+    /// `max |v|` over `values` (0 when empty), taken on the bit patterns: NaN or infinite
+    /// exactly when a value is, as their patterns exceed every finite one.
+    fn max_abs(values: &[Self]) -> f64;
+}
+
+/// [`Real::max_abs`] for a float type and the unsigned integer of its bits (an integer
+/// maximum: LLVM vectorises the reduction itself).
+macro_rules! max_abs_by_bits {
+    ($values:expr, $float:ty, $bits:ty) => {{
+        const ABS: $bits = <$bits>::MAX >> 1; // all but the sign bit
+        let top = $values
+            .iter()
+            .fold(0, |m: $bits, v| m.max(v.to_bits() & ABS));
+        <$float>::from_bits(top) as f64
+    }};
 }
 
 impl Real for f32 {
@@ -36,6 +51,10 @@ impl Real for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
+    #[inline(always)]
+    fn max_abs(values: &[Self]) -> f64 {
+        max_abs_by_bits!(values, f32, u32)
+    }
 }
 
 impl Real for f64 {
@@ -48,6 +67,10 @@ impl Real for f64 {
     #[inline]
     fn from_f64(x: f64) -> Self {
         x
+    }
+    #[inline(always)]
+    fn max_abs(values: &[Self]) -> f64 {
+        max_abs_by_bits!(values, f64, u64)
     }
 }
 
@@ -76,4 +99,83 @@ pub fn check_finite<T: Real>(values: &[T], what: &str) -> crate::Result<()> {
     Err(crate::Error::invalid(format!(
         "{what} contains a non-finite value (NaN or inf) at flat position {i}"
     )))
+}
+
+/// `max |v|` over `values` (0 when empty) as an f64, or NaN when a value is NaN or infinite:
+/// finiteness and magnitude in one pass (in parallel from 2^20 values on; the maximum does not
+/// depend on the order).
+pub fn finite_max_abs<T: Real>(values: &[T]) -> f64 {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    let merge = |a: f64, b: f64| {
+        if a.is_nan() || b.is_nan() {
+            f64::NAN
+        } else {
+            a.max(b)
+        }
+    };
+    let top = if values.len() < crate::parallel::PAR_CHEAP {
+        values.chunks(BLOCK).map(widest_max_abs).fold(0.0, merge)
+    } else {
+        values
+            .par_chunks(BLOCK)
+            .map(widest_max_abs)
+            .reduce(|| 0.0, merge)
+    };
+    if top.is_finite() {
+        top
+    } else {
+        f64::NAN
+    }
+}
+
+/// [`Real::max_abs`] compiled for the widest vector unit the CPU has (the default x86-64
+/// target has only SSE2, which lacks an unsigned 32-bit maximum).
+fn widest_max_abs<T: Real>(values: &[T]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features max_abs_avx512 is compiled for.
+            return unsafe { max_abs_avx512(values) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the features max_abs_avx2 is compiled for.
+            return unsafe { max_abs_avx2(values) };
+        }
+    }
+    T::max_abs(values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_abs_avx512<T: Real>(values: &[T]) -> f64 {
+    T::max_abs(values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn max_abs_avx2<T: Real>(values: &[T]) -> f64 {
+    T::max_abs(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finite_max_abs_finds_the_magnitude_or_a_non_finite_value() {
+        let big: Vec<f32> = (0..(3 << 20)).map(|i| (i % 1000) as f32 - 500.0).collect();
+        assert_eq!(finite_max_abs(&big), 500.0);
+        assert_eq!(widest_max_abs(&big[5..]), f32::max_abs(&big[5..])); // vectorised = plain
+        assert_eq!(finite_max_abs::<f64>(&[]), 0.0);
+        assert_eq!(finite_max_abs(&[0.5f64, -3.0, 2.0]), 3.0);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in [0, 17, big.len() - 1] {
+                let mut v = big.clone();
+                v[at] = bad;
+                assert!(finite_max_abs(&v).is_nan(), "{bad} at {at}");
+                assert!(finite_max_abs(&v[at..at + 1]).is_nan());
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "knn",
     "knn_pair",
+    "finite_max_abs",
     "k_occurrence",
     "dijkstra",
     "geodesic_neighbors",
@@ -69,6 +70,7 @@ def knn_pair(
     metric: Literal["euclidean", "sqeuclidean", "cosine", "inner_product"],
     n_threads: Optional[int] = None,
 ) -> Tuple[_I64, _F64, _I64, _F64]: ...
+def finite_max_abs(a: Union[_F32, _F64]) -> float: ...
 def k_occurrence(indices: npt.NDArray[np.int64], *, n_index: int) -> _I64: ...
 def dijkstra(
     graph: _Csr,

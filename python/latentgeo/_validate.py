@@ -8,6 +8,8 @@ from typing import Optional
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["as_float_matrix", "check_int", "check_n_threads", "check_choice", "float_dtype"]
 
 
@@ -26,6 +28,14 @@ def as_float_matrix(
     float32 stays float32 (float16 becomes float32); float64, integer and boolean input become
     float64 unless `dtype` is given.
     """
+    return as_float_matrix_max_abs(X, name, dtype=dtype, allow_empty=allow_empty)[0]
+
+
+def as_float_matrix_max_abs(
+    X, name: str = "X", *, dtype: Optional[np.dtype] = None, allow_empty: bool = False
+) -> tuple[np.ndarray, float]:
+    """:func:`as_float_matrix` of `X` and its largest magnitude ``max |x|``, from the one pass
+    that checks it (0.0 when empty)."""
     try:
         import scipy.sparse as sp
 
@@ -45,13 +55,29 @@ def as_float_matrix(
     # Aligned too: arrays unpickled from a byte buffer (e.g. sent by a Dask worker) can sit at
     # any offset, which the kernels refuse.
     arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
-    for s in range(0, arr.shape[0], _FINITE_ROWS):  # bounded temporaries for large inputs
-        check_finite_rows(arr[s : s + _FINITE_ROWS], name, s)
-    return arr
+    top = max_abs(arr)
+    if not math.isfinite(top):  # locate the entry, in blocks: bounded temporaries
+        for s in range(0, arr.shape[0], _FINITE_ROWS):
+            check_finite_rows(arr[s : s + _FINITE_ROWS], name, s)
+    return arr, top
 
 
 #: Rows checked for NaN/inf at a time (the boolean temporary stays small for large inputs).
 _FINITE_ROWS = 16_384
+
+
+def max_abs(a: np.ndarray) -> float:
+    """``max |a|`` over all entries (0.0 when empty), NaN when an entry is NaN or infinite.
+
+    One parallel pass in Rust for a C-contiguous, aligned float32/float64 array; numpy's max and
+    min otherwise."""
+    if a.size == 0:
+        return 0.0
+    native = a.dtype in (np.float32, np.float64) and a.dtype.isnative
+    if native and a.flags.c_contiguous and a.flags.aligned:
+        return _core.finite_max_abs(a if a.ndim == 2 else a.reshape(1, -1))
+    hi, lo = float(a.max()), float(a.min())
+    return max(hi, -lo) if math.isfinite(hi) and math.isfinite(lo) else math.nan
 
 
 def check_matrix_shape(arr, name: str, *, allow_empty: bool = False) -> None:
@@ -90,9 +116,9 @@ def check_finite_rows(block: np.ndarray, name: str, offset: int = 0) -> None:
     """ValueError naming the first NaN/inf entry of `block` (rows `offset`... of `name`)."""
     if block.dtype.kind in "biu" or block.size == 0:
         return
-    # max and min propagate NaN and show an infinity without a boolean temporary (whose fresh
-    # pages cost more than the pass itself on large inputs); locate the entry only on failure.
-    if np.isfinite(block.max()) and np.isfinite(block.min()):
+    # One pass without a boolean temporary (whose fresh pages cost more than the pass itself on
+    # large inputs); locate the entry only on failure.
+    if math.isfinite(max_abs(block)):
         return
     if not np.isfinite(block).all():
         r, c = np.argwhere(~np.isfinite(block))[0]
@@ -172,7 +198,16 @@ def magnitude_exponent(*arrays) -> int:
     m = 0.0
     for a in arrays:
         if a is not None and a.size:
-            m = max(m, float(a.max()), -float(a.min()))
+            top = max_abs(a)
+            if math.isnan(top):  # not finite: as numpy's max and min give it
+                top = max(float(a.max()), -float(a.min()))
+            m = max(m, top)
+    return exponent(m)
+
+
+def exponent(m: float) -> int:
+    """e with ``m * 2**-e`` in [0.5, 1) for ``m > 0``, 0 otherwise (see
+    :func:`magnitude_exponent`)."""
     return math.frexp(m)[1] if m > 0 else 0
 
 

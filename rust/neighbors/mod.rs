@@ -11,7 +11,7 @@
 //! output does not depend on the block sizes or the number of threads. The n x n distance matrix
 //! is never formed.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -122,26 +122,49 @@ fn search<T: Real, U: Copy + Send>(
 ) -> Result<Neighbors<U>> {
     let (n, d) = (data.rows, data.cols);
     let q = query.unwrap_or(data);
-    validate(data, q, params)?;
-    let prep = Prepared::new(data, query, params.metric);
-    let search = Search {
+    validate_shapes(data, q, params)?;
+    let prep = match query {
+        None => {
+            check_finite(data.data, "the data")?;
+            Prepared::new(data, None, params.metric)
+        }
+        Some(q) => {
+            // The data is checked by the search's single pass over it (see `Search::cross`),
+            // but first: its error, when both are bad.
+            if let Err(e) = check_finite(q.data, "the query") {
+                check_finite(data.data, "the data")?;
+                return Err(e);
+            }
+            Prepared::for_queries(data, q, params.metric)
+        }
+    };
+    let mut search = Search {
         data,
         query: q,
         prep: &prep,
         params,
         n,
         d,
+        max_norm: prep.max_norm,
     };
     let mut heaps = search.heaps()?;
     if query.is_none() {
         search.self_join(&mut heaps, monitor)?;
     } else {
-        search.cross(&mut heaps, monitor)?;
+        search.max_norm = search.cross(&mut heaps, monitor)?;
     }
     search.finish(heaps, out)
 }
 
+/// Shapes, `k` and the self offset, then that every value is finite.
 fn validate<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Result<()> {
+    validate_shapes(data, q, p)?;
+    check_finite(data.data, "the data")?;
+    check_finite(q.data, "the query")
+}
+
+/// [`validate`] but for the finite checks.
+fn validate_shapes<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Result<()> {
     if data.rows == 0 {
         return Err(Error::invalid("the data has no rows"));
     }
@@ -182,8 +205,7 @@ fn validate<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams) -> Re
             ),
         }));
     }
-    check_finite(data.data, "the data")?;
-    check_finite(q.data, "the query")
+    Ok(())
 }
 
 mod pair;

@@ -39,6 +39,7 @@ pub fn knn_keys_pair<T: Real>(
             params: &pa,
             n: b.rows,
             d,
+            max_norm: prep_a.max_norm,
         };
         let rows_b = Search {
             data: a,
@@ -47,6 +48,7 @@ pub fn knn_keys_pair<T: Real>(
             params: &pb,
             n: a.rows,
             d,
+            max_norm: prep_b.max_norm,
         };
         let (mut heaps_a, mut heaps_b) = (rows_a.heaps()?, rows_b.heaps()?);
         both_ways(&rows_a, &rows_b, &mut heaps_a, &mut heaps_b, monitor)?;
@@ -89,7 +91,8 @@ fn both_ways<T: Real>(
             let (qb, db) = (SELF_BLOCK.min(m - r0), SELF_BLOCK.min(n - c0));
             let lhs = rows.get(prep, Side::Query, r, r0, qb);
             rows_a.gemm(lhs, prep.block(Side::Data, c0, db, cbuf), tile);
-            rows_a.scan_rows(tile, r0, c0, db, &mut lock(&blocks_a, r));
+            let bias = &prep.bias[c0..c0 + db];
+            rows_a.scan_rows(tile, (r0, c0), bias, &mut lock(&blocks_a, r));
             rows_b.scan_cols(tile, r0, qb, db, &mut lock(&blocks_b, c));
             monitor.advance(1);
             Ok(())

@@ -10,6 +10,9 @@ pub(super) struct Search<'s, 'a, T: Real> {
     pub(super) params: &'s KnnParams,
     pub(super) n: usize,
     pub(super) d: usize,
+    /// Largest norm of a prepared data row, for the rounding bound (from `prep`, or from the
+    /// tile pass of [`Search::cross`]).
+    pub(super) max_norm: f64,
 }
 
 impl<T: Real> Search<'_, '_, T> {
@@ -97,19 +100,20 @@ impl<T: Real> Search<'_, '_, T> {
         matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
     }
 
-    /// Offer tile entry (r, jj) to query row r0 + r as candidate c0 + jj, for every entry.
+    /// Offer tile entry (r, jj) to query row r0 + r as candidate c0 + jj, for every entry;
+    /// `bias` holds the biases of data rows `c0..c0 + db`.
     ///
     /// Keys are formed in `T` a chunk at a time; a chunk is looked at one by one only when one
     /// of its keys beats the row's current threshold, which after warm-up is rare.
+    #[inline(always)]
     pub(super) fn scan_rows(
         &self,
         tile: &[T],
-        r0: usize,
-        c0: usize,
-        db: usize,
+        (r0, c0): (usize, usize),
+        bias: &[T],
         heaps: &mut [TopK],
     ) {
-        let bias = &self.prep.bias[c0..c0 + db];
+        let db = bias.len();
         let c = self.prep.coef;
         let mut keys = [T::ZERO; LANES];
         for (r, heap) in heaps.iter_mut().enumerate() {
@@ -171,11 +175,16 @@ impl<T: Real> Search<'_, '_, T> {
         }
     }
 
-    /// Fill the candidate pools of all query rows. Work items are (query block, range of data
-    /// blocks): with few query blocks the data is split too, so that every thread has work. Each
-    /// item fills private pools that are then merged into the block's shared ones; the kept set
-    /// is the same whatever the split, since selection is by the total order (key, index).
-    pub(super) fn cross(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<()> {
+    /// Fill the candidate pools of all query rows; returns the largest norm of a prepared data
+    /// row. Work items are (query block, range of data blocks): with few query blocks the data
+    /// is split too, so that every thread has work. Each item fills private pools that are then
+    /// merged into the block's shared ones; the kept set is the same whatever the split, since
+    /// selection is by the total order (key, index).
+    ///
+    /// This is the only pass over the data: each block's biases and norms come from the rows
+    /// prepared for its GEMM, and a norm that is not finite sends the data to the precise
+    /// finite check (which names the first bad value; an overflow of finite values passes it).
+    pub(super) fn cross(&self, heaps: &mut [TopK], monitor: &Monitor) -> Result<f64> {
         let (n, m) = (self.n, self.query.rows);
         let n_data_blocks = n.div_ceil(DATA_BLOCK);
         let n_query_blocks = m.div_ceil(QUERY_BLOCK);
@@ -190,34 +199,123 @@ impl<T: Real> Search<'_, '_, T> {
         let items: Vec<(usize, usize)> = (0..n_query_blocks)
             .flat_map(|b| (0..splits).map(move |s| (b, s)))
             .collect();
-        items.par_iter().try_for_each_init(
-            || {
-                let tile = vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)];
-                (tile, Vec::new(), Vec::new(), Vec::new())
-            },
-            |(tile, local, qbuf, dbuf), &(b, s)| -> Result<()> {
-                let r0 = b * QUERY_BLOCK;
-                let qb = QUERY_BLOCK.min(m - r0);
-                local.clear();
-                local.resize_with(qb, || TopK::new(pool));
-                let lhs = self.prep.block(Side::Query, r0, qb, qbuf);
-                let data_blocks = s * per_split..((s + 1) * per_split).min(n_data_blocks);
-                for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
-                    monitor.check()?;
-                    let db = DATA_BLOCK.min(n - c0);
-                    self.gemm(lhs, self.prep.block(Side::Data, c0, db, dbuf), tile);
-                    self.scan_rows(tile, r0, c0, db, local);
-                    monitor.advance(1);
-                }
-                let mut shared = blocks[b].lock().unwrap_or_else(|e| e.into_inner());
-                for (h, l) in shared.iter_mut().zip(local.iter_mut()) {
-                    for (key, j) in l.drain_sorted() {
-                        h.push(key, j);
+        let data_finite = OnceLock::new();
+        items
+            .par_iter()
+            .map_init(
+                || {
+                    let tile = vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(n)];
+                    (tile, Vec::new(), Vec::new(), Vec::new(), Vec::new())
+                },
+                |(tile, local, qbuf, dbuf, bias), &(b, s)| -> Result<f64> {
+                    let r0 = b * QUERY_BLOCK;
+                    let qb = QUERY_BLOCK.min(m - r0);
+                    local.clear();
+                    local.resize_with(qb, || TopK::new(pool));
+                    let lhs = self.prep.block(Side::Query, r0, qb, qbuf);
+                    let data_blocks = s * per_split..((s + 1) * per_split).min(n_data_blocks);
+                    let mut top = 0.0f64;
+                    for c0 in data_blocks.map(|c| c * DATA_BLOCK) {
+                        monitor.check()?;
+                        let db = DATA_BLOCK.min(n - c0);
+                        let bufs = (&mut tile[..], &mut *dbuf, &mut *bias);
+                        match self.cross_tile(lhs, (r0, c0), db, bufs, local) {
+                            Some(v) => top = top.max(v),
+                            None => {
+                                self.check_data_finite(&data_finite)?;
+                                top = f64::INFINITY; // an overflow: every row falls back
+                            }
+                        }
+                        monitor.advance(1);
                     }
-                }
-                Ok(())
-            },
-        )
+                    let mut shared = blocks[b].lock().unwrap_or_else(|e| e.into_inner());
+                    for (h, l) in shared.iter_mut().zip(local.iter_mut()) {
+                        for (key, j) in l.drain_sorted() {
+                            h.push(key, j);
+                        }
+                    }
+                    Ok(top)
+                },
+            )
+            .try_reduce(|| 0.0, |a, b| Ok(a.max(b))) // max: the same whatever the order
+    }
+
+    /// One tile of [`Search::cross`]: data rows `c0..c0 + db` prepared into `dbuf` with their
+    /// biases in `bias`, their GEMM with the prepared query block `lhs` (rows `r0..`) and its
+    /// scan into `heaps`; returns the largest norm of a prepared data row, `None` when one is not
+    /// finite. Compiled for the widest vector unit the CPU has (the default x86-64 target has
+    /// only SSE2), with the same operations in the same order, hence the same bits.
+    pub(super) fn cross_tile(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports the features cross_tile_avx512 is compiled for.
+                return unsafe { self.cross_tile_avx512(lhs, at, db, bufs, heaps) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the features cross_tile_avx2 is compiled for.
+                return unsafe { self.cross_tile_avx2(lhs, at, db, bufs, heaps) };
+            }
+        }
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn cross_tile_avx512(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn cross_tile_avx2(
+        &self,
+        lhs: &[T],
+        at: (usize, usize),
+        db: usize,
+        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    }
+
+    #[inline(always)]
+    pub(super) fn cross_tile_generic(
+        &self,
+        lhs: &[T],
+        (r0, c0): (usize, usize),
+        db: usize,
+        (tile, dbuf, bias): (&mut [T], &mut Vec<T>, &mut Vec<T>),
+        heaps: &mut [TopK],
+    ) -> Option<f64> {
+        let rhs = self.prep.block(Side::Data, c0, db, dbuf);
+        let top = self.prep.block_bias(rhs, bias);
+        self.gemm(lhs, rhs, tile);
+        self.scan_rows(tile, (r0, c0), bias, heaps);
+        top
+    }
+
+    /// The precise finite check of the data, run at most once per search (`done` keeps its
+    /// outcome): the error naming the first non-finite value, if any.
+    fn check_data_finite(&self, done: &OnceLock<bool>) -> Result<()> {
+        if *done.get_or_init(|| check_finite(self.data.data, "the data").is_ok()) {
+            return Ok(());
+        }
+        check_finite(self.data.data, "the data")
     }
 
     /// Fill the candidate pools of a self-join from the tiles on and above the block diagonal.
@@ -244,7 +342,8 @@ impl<T: Real> Search<'_, '_, T> {
                 let (qb, db) = (SELF_BLOCK.min(n - r0), SELF_BLOCK.min(n - c0));
                 let lhs = rows.get(self.prep, Side::Data, b, r0, qb);
                 self.gemm(lhs, self.prep.block(Side::Data, c0, db, cbuf), tile);
-                self.scan_rows(tile, r0, c0, db, &mut lock(b));
+                let bias = &self.prep.bias[c0..c0 + db];
+                self.scan_rows(tile, (r0, c0), bias, &mut lock(b));
                 if c != b {
                     self.scan_cols(tile, r0, qb, db, &mut lock(c));
                 }
@@ -286,7 +385,11 @@ impl<T: Real> Search<'_, '_, T> {
                 exact.truncate(k);
             }
         }
-        if complete || worst_key - self.bound(slack, exact[k - 1].0) + offset > exact[k - 1].0 {
+        // A pool short of k (keys that are not finite, after an overflow) proves nothing.
+        let proven = exact.len() == k
+            && (complete
+                || worst_key - self.bound(slack, exact[k - 1].0) + offset > exact[k - 1].0);
+        if proven {
             return exact;
         }
         let mut all = TopK::new(k);
@@ -303,7 +406,7 @@ impl<T: Real> Search<'_, '_, T> {
     /// (`key + offset` is the exact value up to the bound).
     fn key_bound(&self, i: usize) -> (f64, f64) {
         let qn = self.prep.query_norm_prepared(i);
-        let scale = (qn + self.prep.max_norm).powi(2);
+        let scale = (qn + self.max_norm).powi(2);
         let u = T::UNIT_ROUNDOFF;
         let d = self.d as f64;
         let slack = ((2.0 * d + 12.0) * u + 64.0 * (d + 1.0) * f64::EPSILON) * scale;

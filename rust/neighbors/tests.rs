@@ -290,3 +290,187 @@ fn a_block_pair_rejects_bad_input() {
     let other = Matrix::new(&a[..8], 2, 4).unwrap();
     assert!(knn_keys_pair(ma, other, (1, 1), Metric::Cosine, None, &Monitor::new()).is_err());
 }
+
+/// The exact top k of each query row among the data rows, by (f64 value, index).
+fn brute_cross(data: &[f64], query: &[f64], d: usize, k: usize, metric: Metric) -> Vec<Vec<i64>> {
+    let value = |a: &[f64], b: &[f64]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        match metric {
+            Metric::Euclidean | Metric::SqEuclidean => {
+                a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+            }
+            Metric::Cosine => {
+                let den = norm(a) * norm(b);
+                1.0 - if den > 0.0 { dot / den } else { 0.0 }
+            }
+            Metric::InnerProduct => -dot,
+        }
+    };
+    query
+        .chunks(d)
+        .map(|q| {
+            let mut v: Vec<(f64, i64)> = data
+                .chunks(d)
+                .enumerate()
+                .map(|(j, x)| (value(q, x), j as i64))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            v.iter().take(k).map(|p| p.1).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn few_queries_on_hostile_data_match_brute_force() {
+    // More rows than the centre's sample and several data blocks; a large common offset (the
+    // centre comes from a sample of rows), duplicated rows and quantised values (exact ties).
+    let (n, d, k) = (2 * DATA_BLOCK + 4133, 6, 9);
+    let mut data: Vec<f32> = lcg(21, n * d)
+        .iter()
+        .map(|v| ((v * 4.0).round() + 3.0e4) as f32)
+        .collect();
+    data.copy_within(..50 * d, 3000 * d);
+    let query: Vec<f32> = data[2990 * d..3030 * d].to_vec();
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (m, q) = (
+        Matrix::new(&data, n, d).unwrap(),
+        Matrix::new(&query, 40, d).unwrap(),
+    );
+    for metric in [
+        Metric::Euclidean,
+        Metric::SqEuclidean,
+        Metric::Cosine,
+        Metric::InnerProduct,
+    ] {
+        let p = KnnParams {
+            self_offset: None,
+            ..params(k, metric, Some(2))
+        };
+        let got = run(m, Some(q), &p).unwrap();
+        let want = brute_cross(&wide(&data), &wide(&query), d, k, metric);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(&got.indices[i * k..(i + 1) * k], w, "{metric:?} row {i}");
+        }
+    }
+}
+
+#[test]
+fn few_queries_report_the_first_non_finite_value() {
+    let (n, d) = (DATA_BLOCK + 100, 3);
+    let mut data: Vec<f64> = lcg(4, n * d);
+    let mut query = data[..2 * d].to_vec();
+    let p = KnnParams {
+        self_offset: None,
+        ..params(1, Metric::Euclidean, Some(2))
+    };
+    let search = |data: &[f64], query: &[f64]| {
+        let (m, q) = (
+            Matrix::new(data, n, d).unwrap(),
+            Matrix::new(query, 2, d).unwrap(),
+        );
+        run(m, Some(q), &p).unwrap_err().to_string()
+    };
+    let at = |what: &str, i: usize| {
+        format!("{what} contains a non-finite value (NaN or inf) at flat position {i}")
+    };
+    data[(DATA_BLOCK + 7) * d + 1] = f64::INFINITY;
+    data[(DATA_BLOCK + 50) * d] = f64::NAN;
+    assert!(search(&data, &query).ends_with(&at("the data", (DATA_BLOCK + 7) * d + 1)));
+    query[4] = f64::NAN;
+    assert!(search(&data, &query).ends_with(&at("the data", (DATA_BLOCK + 7) * d + 1)));
+    let clean: Vec<f64> = lcg(4, n * d);
+    assert!(search(&clean, &query).ends_with(&at("the query", 4)));
+}
+
+#[test]
+fn few_queries_survive_an_overflow_of_the_norms() {
+    // Finite values whose squares overflow: the bound cannot prove anything, so every row is
+    // searched exactly (all distances infinite but the duplicate's, ties to the lower index).
+    let (n, d) = (300, 2);
+    let data: Vec<f64> = lcg(8, n * d).iter().map(|v| (v + 2.0) * 1e200).collect();
+    let query = data[5 * d..6 * d].to_vec();
+    let (m, q) = (
+        Matrix::new(&data, n, d).unwrap(),
+        Matrix::new(&query, 1, d).unwrap(),
+    );
+    let p = KnnParams {
+        self_offset: None,
+        ..params(3, Metric::SqEuclidean, Some(2))
+    };
+    let got = run(m, Some(q), &p).unwrap();
+    assert_eq!(got.indices[0], 5);
+    assert_eq!(got.distances[0], 0.0);
+}
+
+#[test]
+fn the_sampled_centre_is_a_mean_of_evenly_spaced_rows_when_it_helps() {
+    let data: Vec<f32> = (0..10_000).map(|i| i as f32).collect();
+    let all = sampled_centre(Matrix::new(&data[..4000], 2000, 2).unwrap());
+    assert_eq!(all, Some(vec![1999.0, 2000.0]));
+    let c = sampled_centre(Matrix::new(&data, 10_000, 1).unwrap()).unwrap();
+    assert!((c[0] - 4999.5).abs() < 2.0, "{c:?}");
+    let bad = sampled_centre(Matrix::new(&[1.0, f64::NAN, 3.0, 4.0], 2, 2).unwrap());
+    assert_eq!(bad, None);
+    let nan_free = sampled_centre(Matrix::new(&[1.0, f64::INFINITY, 3.0, 4.0], 2, 2).unwrap());
+    assert_eq!(nan_free, None, "an infinite spread: centring cannot help");
+    // Zero-mean rows: the offset is small against the spread, no centring.
+    let sym: Vec<f64> = lcg(9, 3000).iter().map(|v| v * 10.0).collect();
+    assert_eq!(sampled_centre(Matrix::new(&sym, 1000, 3).unwrap()), None);
+    let shifted: Vec<f64> = sym.iter().map(|v| v + 10.0).collect();
+    assert!(sampled_centre(Matrix::new(&shifted, 1000, 3).unwrap()).is_some());
+}
+
+#[test]
+fn the_vectorised_tile_matches_the_generic_one_bit_for_bit() {
+    // The tile code dispatched to AVX2 / AVX-512 and its plain (SSE2) body: same prepared rows,
+    // biases, largest norm, GEMM tile and candidate pools.
+    let (n, m, d) = (DATA_BLOCK + 300, 40, 37);
+    let data: Vec<f32> = lcg(31, n * d).iter().map(|v| (v + 50.0) as f32).collect();
+    let query: Vec<f32> = lcg(32, m * d).iter().map(|v| (v + 50.0) as f32).collect();
+    let (dm, qm) = (
+        Matrix::new(&data, n, d).unwrap(),
+        Matrix::new(&query, m, d).unwrap(),
+    );
+    for metric in [Metric::Euclidean, Metric::Cosine, Metric::InnerProduct] {
+        let p = KnnParams {
+            self_offset: None,
+            ..params(5, metric, Some(1))
+        };
+        let prep = Prepared::for_queries(dm, qm, metric);
+        let search = Search {
+            data: dm,
+            query: qm,
+            prep: &prep,
+            params: &p,
+            n,
+            d,
+            max_norm: 0.0,
+        };
+        let mut qbuf = Vec::new();
+        let lhs = prep.block(Side::Query, 0, m, &mut qbuf);
+        for c0 in [0, DATA_BLOCK] {
+            let db = DATA_BLOCK.min(n - c0);
+            let run = |dispatched: bool| {
+                let (mut tile, mut dbuf, mut bias) = (vec![0.0f32; m * db], Vec::new(), Vec::new());
+                let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(search.pool())).collect();
+                let bufs = (&mut tile[..], &mut dbuf, &mut bias);
+                let top = if dispatched {
+                    search.cross_tile(lhs, (0, c0), db, bufs, &mut heaps)
+                } else {
+                    search.cross_tile_generic(lhs, (0, c0), db, bufs, &mut heaps)
+                };
+                let pools: Vec<Vec<(f64, usize)>> =
+                    heaps.iter_mut().map(|h| h.drain_sorted()).collect();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+                (
+                    top.map(f64::to_bits),
+                    bits(&tile),
+                    bits(&dbuf),
+                    bits(&bias),
+                    pools,
+                )
+            };
+            assert_eq!(run(true), run(false), "{metric:?} block at {c0}");
+        }
+    }
+}

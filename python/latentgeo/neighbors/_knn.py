@@ -12,10 +12,11 @@ import scipy.sparse as sp
 from .. import _core
 from .._progress import Progress
 from .._validate import (
-    as_float_matrix,
+    as_float_matrix_max_abs,
     check_choice,
     check_int,
     check_n_threads,
+    exponent,
     float_dtype,
     magnitude_exponent,
     row_exponents,
@@ -179,14 +180,15 @@ def knn(
     metric = check_choice(metric, "metric", METRICS)
     method, options = check_method(method, method_options)
     n_threads = check_n_threads(n_threads)
-    X = as_data(X, "X")
+    X, top = _as_data_max_abs(X, "X")
     n = X.shape[0]
     self_join = query is None
     if self_join:
         dtype = float_dtype(X)
         exclude = bool(exclude_self)
     else:
-        Q = as_data(query, "query")
+        Q, top_q = _as_data_max_abs(query, "query")
+        top = None if top is None or top_q is None else max(top, top_q)
         if Q.shape[1] != X.shape[1]:
             raise ValueError(
                 f"query has {Q.shape[1]} features but X has {X.shape[1]}; they must match"
@@ -200,14 +202,22 @@ def knn(
     k = check_k(k, n, exclude)
 
     qarg = None if self_join else Q
-    return _knn(X, k, metric, qarg, exclude, n_threads, progress, method=method, options=options)
+    return _knn(
+        X, k, metric, qarg, exclude, n_threads, progress, method=method, options=options, top=top
+    )
 
 
 def as_data(X, name: str = "X"):
     """Vectors for a kNN search: a checked memory map (for ``np.memmap`` input and ``.npy``
     paths, read block by block later) or :func:`as_float_matrix` of `X`."""
+    return _as_data_max_abs(X, name)[0]
+
+
+def _as_data_max_abs(X, name: str):
+    """:func:`as_data` of `X` and, for an in-memory array, its ``max |x|`` from the same pass
+    (None for a memory map)."""
     M = mapped_source(X, name)
-    return as_float_matrix(X, name) if M is None else check_mapped(M, name)
+    return as_float_matrix_max_abs(X, name) if M is None else (check_mapped(M, name), None)
 
 
 def check_k(k, n: int, exclude: bool) -> int:
@@ -235,12 +245,14 @@ def _knn(
     method="exact",
     options=None,
     index=None,
+    top=None,
 ) -> KNNResult:
     """:func:`knn` on checked input: `X` (and `qarg`, the query or None for a self-join) finite,
     C-contiguous, of one float dtype, or memory maps checked by :func:`as_data`; 1 <= k <= the
     points available; `exclude` only applies to a self-join; `options` complete (see
     :func:`._approx.check_method`) for ``method="approximate"``, which searches `index` (an
-    :class:`._approx.HnswIndex` of `X`) when given."""
+    :class:`._approx.HnswIndex` of `X`) when given; `top`, when known, ``max |x|`` over `X` and
+    `qarg` (saves a pass over them)."""
     exclude = exclude and qarg is None
     mapped = isinstance(X, np.memmap) or isinstance(qarg, np.memmap)
     if method != "exact" or mapped:
@@ -249,7 +261,7 @@ def _knn(
         X, qarg = _rescale_rows(X), None if qarg is None else _rescale_rows(qarg)
         e = 0
     else:
-        e = _rescale(X, qarg)
+        e = _rescale(X, qarg, top)
     if e:  # exact power-of-two rescaling: the same neighbours, distances scaled back below
         X = np.ldexp(X, -e)
         qarg = None if qarg is None else np.ldexp(qarg, -e)
@@ -329,9 +341,10 @@ def _knn_blocks(
 _SAFE_EXPONENT = {np.dtype(np.float32): 40, np.dtype(np.float64): 400}
 
 
-def _rescale(X, Q) -> int:
-    """The exponent e to rescale by (0 when the magnitudes are safe as they are)."""
-    e = magnitude_exponent(X, Q)
+def _rescale(X, Q, top=None) -> int:
+    """The exponent e to rescale by (0 when the magnitudes are safe as they are); `top` is
+    ``max |x|`` over `X` and `Q` when known."""
+    e = magnitude_exponent(X, Q) if top is None else exponent(top)
     return e if abs(e) > _SAFE_EXPONENT[X.dtype] else 0
 
 
