@@ -9,6 +9,7 @@ against latentgeo's exact kNN (self excluded on both sides).
     python benches/ann_backends.py --n 100000 --tools exact         # exact kNN, for the ratio
     python benches/ann_backends.py --n 100000 --tools latentgeo-approx,exact,latentgeo-approx-f32
     python benches/ann_backends.py --n 1000000 --tools latentgeo-approx   # knn + hubness, 10^6
+    python benches/ann_backends.py --n 1000000 --tools latentgeo-approx --ef 256   # larger ef
     python benches/ann_backends.py --n 1000000 --tools skew-subset     # approx vs exact skewness
                                                                        # on 10^5 of those rows
 
@@ -81,7 +82,7 @@ def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
     return np.array([r[m][:k] for r, m in zip(idx, keep)])
 
 
-def worker(tool: str, path: str, k: int, threads: int) -> dict:
+def worker(tool: str, path: str, k: int, threads: int, ef: int = 0) -> dict:
     X = np.load(path)
     n, d = X.shape
     t0 = time.perf_counter()
@@ -123,7 +124,9 @@ def worker(tool: str, path: str, k: int, threads: int) -> dict:
     elif tool in ("latentgeo-approx", "latentgeo-approx-f32"):
         import latentgeo
 
-        opts = {"index_dtype": "float32"} if tool.endswith("f32") else None
+        opts = {"index_dtype": "float32"} if tool.endswith("f32") else {}
+        if ef:
+            opts["expansion_search"] = ef
         # hubness(X, k, method="approximate") is this kNN plus counting; both are timed.
         res = latentgeo.knn(X, k, method="approximate", n_threads=threads, method_options=opts)
         t_build = time.perf_counter() - t0
@@ -146,6 +149,7 @@ def worker(tool: str, path: str, k: int, threads: int) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {
         "tool": tool,
+        "ef": ef or None,
         "n": n,
         "d": d,
         "k": k,
@@ -192,6 +196,7 @@ def main() -> None:
     ap.add_argument("--tools", default="usearch,faiss,pynndescent")
     ap.add_argument("--subset", type=int, default=100_000, help="rows for skew-subset")
     ap.add_argument("--workdir", default="/tmp/latentgeo-ann-bench")
+    ap.add_argument("--ef", type=int, default=0, help="latentgeo-approx expansion_search")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     path = data_file(args.workdir, args.n, args.d)
@@ -199,7 +204,7 @@ def main() -> None:
         if args.worker == "skew-subset":
             print(json.dumps(skew_subset(path, args.k, args.threads, args.subset)))
         else:
-            print(json.dumps(worker(args.worker, path, args.k, args.threads)))
+            print(json.dumps(worker(args.worker, path, args.k, args.threads, args.ef)))
         return
     truth = truth_file(args.workdir, path, args.k, args.sample)
     for tool in args.tools.split(","):
@@ -218,6 +223,8 @@ def main() -> None:
             str(args.threads),
             "--workdir",
             args.workdir,
+            "--ef",
+            str(args.ef),
         ]
         res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         idx_file = path[:-4] + f".{tool}.idx.npy"
