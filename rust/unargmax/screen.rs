@@ -96,16 +96,11 @@ pub(crate) fn whitened<T: Real>(
         return Ok(Vec::new());
     }
     let d = p.d();
-    let Some((mu, chol)) = whitening(p) else {
+    let Some((mu, m_inv)) = whitening(p) else {
         return Ok((0..classes.len()).map(|_| None).collect());
     };
-    // x_k = M (w_k - mu) with M the inverse (solved against the identity; symmetric up to
-    // rounding), by one f64 GEMM per block of classes, rounded to T for the scan; the witness
-    // is exactly this vector (times alpha, in f64), so the bounds below hold for it.
-    let l = Mat::<f64>::from_fn(d, d, |i, j| if j <= i { chol[i * d + j] } else { 0.0 });
-    let mut inv = Mat::<f64>::identity(d, d);
-    ipm::solve_chol_many(&l, inv.as_mut());
-    let m_inv: Vec<f64> = (0..d).flat_map(|c| inv.col_as_slice(c).to_vec()).collect();
+    // x_k = M (w_k - mu) by one f64 GEMM per block of classes, rounded to T for the scan; the
+    // witness is exactly this vector (times alpha, in f64), so the bounds below hold for it.
     let mut xs = vec![T::ZERO; classes.len() * d];
     xs.par_chunks_mut(QUERY_BLOCK * d)
         .zip(classes.par_chunks(QUERY_BLOCK))
@@ -153,9 +148,9 @@ pub(crate) fn whitened<T: Real>(
         .collect())
 }
 
-/// The row mean (f64) and the Cholesky factor (row-major lower triangle) of the row covariance
-/// plus a small ridge, summed over fixed row chunks in a fixed order; `None` if no ridge makes
-/// it positive definite in floating point (overflow).
+/// The row mean (f64) and `M = (Sigma + eps I)^-1` (row-major; symmetric up to rounding) of the
+/// row covariance with a small ridge, summed over fixed row chunks in a fixed order; `None` if no
+/// ridge makes it positive definite in floating point (overflow).
 fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
     let (v, d) = (p.v(), p.d());
     let chunks: Vec<usize> = (0..v).step_by(COV_BLOCK).collect();
@@ -198,45 +193,29 @@ fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
             g
         })
         .collect();
-    let mut cov = vec![0.0; d * d];
+    let mut cov = Mat::<f64>::zeros(d, d);
     for g in &grams {
-        for a in 0..d {
-            for b in 0..d {
-                cov[a * d + b] += g[(a, b)];
+        for b in 0..d {
+            for (a, x) in cov.col_as_slice_mut(b).iter_mut().zip(g.col_as_slice(b)) {
+                *a += x;
             }
         }
     }
-    cov.iter_mut().for_each(|a| *a /= v as f64);
-    let trace: f64 = (0..d).map(|i| cov[i * d + i]).sum();
-    let ridge = WHITEN_EPS * trace / d as f64 + f64::MIN_POSITIVE;
+    let trace: f64 = (0..d).map(|i| cov[(i, i)]).sum::<f64>() / v as f64;
     // Cholesky; a ridge that is too small for rounding gets raised until it succeeds.
-    let mut eps = ridge;
+    let mut eps = WHITEN_EPS * trace / d as f64 + f64::MIN_POSITIVE;
     for _ in 0..40 {
-        let mut l = cov.clone();
-        (0..d).for_each(|i| l[i * d + i] += eps);
-        if cholesky(&mut l, d) {
-            return Some((mu, l));
+        let mut l = Mat::<f64>::from_fn(d, d, |a, b| cov[(a, b)] / v as f64);
+        (0..d).for_each(|i| l[(i, i)] += eps);
+        if ipm::cholesky(&mut l).is_some() && (0..d).all(|i| l[(i, i)].is_finite()) {
+            let mut inv = Mat::<f64>::identity(d, d);
+            ipm::solve_chol_many(&l, inv.as_mut());
+            let m_inv = (0..d).flat_map(|c| inv.col_as_slice(c).to_vec()).collect();
+            return Some((mu, m_inv));
         }
         eps = (eps * 100.0).max(1e-300);
     }
     None
-}
-
-/// In-place Cholesky of a row-major SPD matrix (lower triangle); false when not positive.
-fn cholesky(g: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let s = g[j * n + j] - (0..j).map(|q| g[j * n + q] * g[j * n + q]).sum::<f64>();
-        if s.is_nan() || s <= 0.0 {
-            return false;
-        }
-        let l = s.sqrt();
-        g[j * n + j] = l;
-        for i in j + 1..n {
-            let v = g[i * n + j] - (0..j).map(|q| g[i * n + q] * g[j * n + q]).sum::<f64>();
-            g[i * n + j] = v / l;
-        }
-    }
-    true
 }
 
 fn extremes<T: Real>(p: &Problem<'_, T>) -> (f64, f64) {
