@@ -4,7 +4,7 @@ Checked against the compiled module by ``python -m mypy.stubtest latentgeo._core
 (``tests/test_stubs.py``).
 """
 
-from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "knn",
     "knn_pair",
+    "knn_refine",
     "finite_max_abs",
     "k_occurrence",
     "dijkstra",
@@ -70,6 +71,19 @@ def knn_pair(
     metric: Literal["euclidean", "sqeuclidean", "cosine", "inner_product"],
     n_threads: Optional[int] = None,
 ) -> Tuple[_I64, _F64, _I64, _F64]: ...
+def knn_refine(
+    data: Union[_F32, _F64],
+    indices: _I64,
+    keys: _F64,
+    *,
+    metric: Literal["euclidean", "sqeuclidean", "cosine", "inner_product"],
+    rounds: int,
+    reverse: int,
+    exclude_self: bool,
+    order: Optional[_I64] = None,
+    n_threads: Optional[int] = None,
+    progress: _Progress = None,
+) -> Tuple[_I64, _F64, List[int]]: ...
 def finite_max_abs(a: Union[_F32, _F64]) -> float: ...
 def k_occurrence(indices: npt.NDArray[np.int64], *, n_index: int) -> _I64: ...
 def dijkstra(

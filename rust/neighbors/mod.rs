@@ -210,11 +210,13 @@ fn validate_shapes<T: Real>(data: Matrix<'_, T>, q: Matrix<'_, T>, p: &KnnParams
 
 mod pair;
 mod prepare;
+mod refine;
 mod search;
 pub mod topk;
 
 pub use pair::knn_keys_pair;
 use prepare::*;
+pub use refine::{refine, RefineParams, Table};
 use search::*;
 
 #[cfg(test)]

@@ -231,6 +231,22 @@ impl<'a, T: Real> Prepared<'a, T> {
     }
 }
 
+/// The exact ranking value of row `x` for row `q` (smaller is nearer): the squared distance,
+/// `1 - cos` (with the row norms `qn`, `xn`; 0 similarity for a zero row) or minus the dot
+/// product, summed by [`sum_pairs`].
+#[inline]
+pub(super) fn exact_key<T: Real>(metric: Metric, q: &[T], x: &[T], qn: f64, xn: f64) -> f64 {
+    match metric {
+        Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),
+        Metric::Cosine => {
+            let den = qn * xn;
+            let dot = sum_pairs(q, x, |a, b| a * b);
+            1.0 - if den > 0.0 { dot / den } else { 0.0 }
+        }
+        Metric::InnerProduct => -sum_pairs(q, x, |a, b| a * b),
+    }
+}
+
 /// `sum_i f(a_i, b_i)` in f64 with eight independent accumulators (a fixed order, so the value
 /// is deterministic, without the latency of one long dependency chain).
 #[inline(always)]

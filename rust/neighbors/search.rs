@@ -68,16 +68,17 @@ impl<T: Real> Search<'_, '_, T> {
 
     /// The exact ranking value of data row `j` for query row `i` (smaller is nearer).
     pub(super) fn exact(&self, i: usize, j: usize) -> f64 {
-        let (q, x) = (self.query.row(i), self.data.row(j));
-        match self.prep.metric {
-            Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),
-            Metric::Cosine => {
-                let den = self.prep.query_norm(i) * self.prep.data_norms[j];
-                let dot = sum_pairs(q, x, |a, b| a * b);
-                1.0 - if den > 0.0 { dot / den } else { 0.0 }
-            }
-            Metric::InnerProduct => -sum_pairs(q, x, |a, b| a * b),
-        }
+        let (qn, xn) = match self.prep.metric {
+            Metric::Cosine => (self.prep.query_norm(i), self.prep.data_norms[j]),
+            _ => (0.0, 0.0),
+        };
+        exact_key(
+            self.prep.metric,
+            self.query.row(i),
+            self.data.row(j),
+            qn,
+            xn,
+        )
     }
 
     /// The reported value for an exact ranking value.

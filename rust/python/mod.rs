@@ -42,6 +42,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(neighbors::knn, m)?)?;
     m.add_function(wrap_pyfunction!(neighbors::knn_pair, m)?)?;
+    m.add_function(wrap_pyfunction!(neighbors::knn_refine, m)?)?;
     m.add_function(wrap_pyfunction!(real::finite_max_abs, m)?)?;
     m.add_function(wrap_pyfunction!(hubs::k_occurrence, m)?)?;
     m.add_function(wrap_pyfunction!(geodesics::dijkstra, m)?)?;

@@ -1,12 +1,15 @@
 //! Binding of [`crate::neighbors`]: exact kNN of float32 or float64 rows (kept in their dtype).
 
-use numpy::{PyArray2, PyReadonlyArray2};
-use pyo3::exceptions::PyTypeError;
+use numpy::{PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::convert::{array2, matrix, same_dtype, with_rows, FromRows, Rows, Wrap};
 use super::monitor::run_monitored;
-use crate::neighbors::{knn as knn_search, knn_keys, knn_keys_pair, KnnParams, Metric, Neighbors};
+use crate::neighbors::{
+    knn as knn_search, knn_keys, knn_keys_pair, refine, KnnParams, Metric, Neighbors, RefineParams,
+    Table,
+};
 
 /// `(indices (int64), distances (the dtype of data))`, both `rows x k`; see `latentgeo.knn`.
 /// With `keys=True` the distances are the exact float64 ranking values instead (ascending,
@@ -110,3 +113,65 @@ fn pair<'py, T: FromRows<'py>>(
     let ((ia, ka), (ib, kb)) = (arrays(ra)?, arrays(rb)?);
     Ok((ia, ka, ib, kb))
 }
+
+/// Refine a self-join's kNN table (`indices`, exact float64 `keys`, both `rows x k`) by
+/// NN-descent's local join: `(indices, keys, changes)`, `changes` the entries each round changed.
+#[pyfunction]
+#[pyo3(signature = (
+    data, indices, keys, *, metric, rounds, reverse, exclude_self, order=None, n_threads=None,
+    progress=None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn knn_refine<'py>(
+    data: Rows<'py>,
+    indices: PyReadonlyArray2<'py, i64>,
+    keys: PyReadonlyArray2<'py, f64>,
+    metric: Wrap<Metric>,
+    rounds: usize,
+    reverse: usize,
+    exclude_self: bool,
+    order: Option<PyReadonlyArray1<'py, i64>>,
+    n_threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<RefineArrays<'py>> {
+    let py = indices.py();
+    let k = indices.shape()[1];
+    if keys.shape() != indices.shape() {
+        return Err(PyValueError::new_err(format!(
+            "keys has shape {:?} but indices {:?}",
+            keys.shape(),
+            indices.shape()
+        )));
+    }
+    let table = Table {
+        indices: indices.as_array().iter().copied().collect(),
+        keys: keys.as_array().iter().copied().collect(),
+        k,
+    };
+    let order = order.as_ref().map(|o| o.as_slice()).transpose()?;
+    let params = RefineParams {
+        metric: metric.0,
+        rounds,
+        reverse,
+        exclude_self,
+        n_threads,
+    };
+    let (table, changes) = with_rows!(data, |d| {
+        let dm = matrix(&d, "X")?;
+        run_monitored(py, "knn", progress, |mon| {
+            refine(dm, table, order, &params, mon)
+        })?
+    });
+    let shape = (table.indices.len() / k.max(1), k);
+    Ok((
+        array2(py, shape, table.indices)?,
+        array2(py, shape, table.keys)?,
+        changes,
+    ))
+}
+
+type RefineArrays<'py> = (
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<f64>>,
+    Vec<usize>,
+);

@@ -248,6 +248,8 @@ def test_bad_method_and_options():
         knn(X, 2, method="approximate", method_options={"index_dtype": "f16"})
     with pytest.raises(ValueError, match="candidates must be"):
         knn(X, 2, method="approximate", method_options={"candidates": 0})
+    with pytest.raises(ValueError, match="refine must be"):
+        knn(X, 2, method="approximate", method_options={"refine": -1})
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         knn(X, 2, method="approximate", method_options={"seed": -1})
     res = knn(X, 2)
@@ -270,3 +272,74 @@ def test_missing_backend_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'latentgeo\[ann\]'"):
         knn(X, 2, method="approximate")
     assert knn(X, 2).approx is None  # the exact path needs nothing
+
+
+def many_small_clusters(n, d, seed=0):
+    """`n // 25` tight clusters of ~25 points: the graph search of a low `expansion_search`
+    ends in a wrong cluster for some rows, the case the refinement mends."""
+    return clustered(n, d, seed=seed, n_clusters=n // 25, rank=4)
+
+
+@needs_ann
+def test_refinement_mends_rows_the_graph_search_missed():
+    X = many_small_clusters(4000, 32, seed=11)
+    exact = knn(X, 10)
+    weak = {"expansion_search": 20, "connectivity": 4, "expansion_add": 16, "candidates": 10}
+    raw = knn(X, 10, method="approximate", n_threads=1, method_options={**weak, "refine": 0})
+    ref = knn(X, 10, method="approximate", n_threads=1, method_options={**weak, "refine": 3})
+    before, after = true_recall(raw.indices, exact.indices), true_recall(ref.indices, exact.indices)
+    assert before < 0.99 and after > before and after >= RECALL_FLOOR
+    assert raw.approx.params["refine"] == 0 and raw.approx.params["refine_changes"] == []
+    changes = ref.approx.params["refine_changes"]
+    assert 1 <= len(changes) <= 3 and changes[0] > 0
+    check_like_exact(ref, exact)
+    # Refinement only improves a list: slot by slot, never nearer than the exact one, never
+    # farther than the unrefined one.
+    assert (ref.distances >= exact.distances).all() and (ref.distances <= raw.distances).all()
+    # The hubness scores move towards the exact ones.
+    s = [latentgeo.hubness(r, 10).skewness for r in (raw, ref, exact)]
+    assert abs(s[1] - s[2]) <= abs(s[0] - s[2])
+
+
+@needs_ann
+@pytest.mark.parametrize("metric", latentgeo.METRICS)
+def test_refinement_keeps_the_conventions_of_every_metric(metric):
+    X = many_small_clusters(1500, 16, seed=12).astype(np.float64)
+    X[9] = X[4]  # a duplicate, found at distance 0 and excluded by index only
+    opts = {"expansion_search": 16, "connectivity": 4, "refine": 2}
+    res = knn(X, 6, metric=metric, method="approximate", n_threads=1, method_options=opts)
+    check_like_exact(res, knn(X, 6, metric=metric))
+    keep = knn(X, 6, metric=metric, exclude_self=False, **ONE_THREAD)
+    if metric != "inner_product":  # self first, but for its duplicate
+        assert (keep.indices[:, 0] == np.arange(1500)).sum() == 1499
+    check_like_exact(keep, knn(X, 6, metric=metric, exclude_self=False), exclude_self=False)
+
+
+@needs_ann
+def test_refinement_reads_a_memory_map_and_scaled_rows_like_an_array(tmp_path):
+    X = many_small_clusters(1200, 12, seed=13) * np.float32(2.0**60)  # rescaled before use
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    opts = {"expansion_search": 16, "connectivity": 4}
+    a = knn(X, 5, method="approximate", n_threads=1, method_options=opts)
+    b = knn(str(path), 5, method="approximate", n_threads=1, method_options=opts)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.distances, b.distances)
+    assert a.approx.params["refine_changes"] == b.approx.params["refine_changes"]
+    check_like_exact(a, knn(X, 5))
+
+
+def test_refinement_core_rejects_bad_tables():
+    from latentgeo import _core
+
+    X = np.zeros((4, 2))
+    idx = np.array([[1], [0], [3], [2]])
+    keys = np.zeros((4, 1))
+    call = dict(metric="euclidean", rounds=1, reverse=1, exclude_self=True)
+    with pytest.raises(ValueError, match="outside the 4 data rows"):
+        _core.knn_refine(X, idx + 4, keys, **call)
+    with pytest.raises(ValueError, match="keys has shape"):
+        _core.knn_refine(X, idx, keys[:3], **call)
+    with pytest.raises(ValueError, match="permutation"):
+        _core.knn_refine(X, idx, keys, order=np.array([0, 0, 1, 2]), **call)
+    out, k2, changes = _core.knn_refine(X, idx, keys, **call)
+    assert out.shape == (4, 1) and changes == [0]

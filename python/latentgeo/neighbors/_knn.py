@@ -21,7 +21,7 @@ from .._validate import (
     magnitude_exponent,
     row_exponents,
 )
-from ._approx import _CHUNK_ROWS, ApproxInfo, approx_search, check_method
+from ._approx import _CHUNK_ROWS, ApproxInfo, _same, approx_search, check_method
 from ._exact import knn_blocked, report
 from ._gate import _check_structure
 from ._mapped import block_rows, check_mapped, mapped_max_abs, mapped_source
@@ -157,9 +157,12 @@ def knn(
         the graph and re-ranked exactly; default 2k with the int8 index, k with float32, plus
         one for self), ``index_dtype`` (``"int8"``, the default: rows centred and scaled to
         [-127, 127], a quarter of the memory and about 2x faster; or ``"float32"``),
-        ``recall_sample`` (rows checked exactly for the recall estimate, default 300; 0 skips
-        the check) and ``seed`` (of that sample, of the quantiser's sample and of the insertion
-        order, default 0).
+        ``refine`` (rounds of NN-descent's local join over the found lists of a self-join:
+        neighbours of neighbours and reverse neighbours, compared exactly; default 3, fewer
+        when a round changes nothing, 0 skips it; it mends rows whose graph search ended in
+        the wrong region, which otherwise inflate hubness scores), ``recall_sample`` (rows
+        checked exactly for the recall estimate, default 300; 0 skips the check) and ``seed``
+        (of that sample, of the quantiser's sample and of the insertion order, default 0).
 
     Returns
     -------
@@ -293,7 +296,7 @@ def _knn_blocks(
         big = max(mapped_max_abs(A) for A in (X, Q) if A is not None)
         e = math.frexp(big)[1] if big > 0 else 0
         e = e if abs(e) > _SAFE_EXPONENT[dtype] else 0
-        prepare = (lambda A: np.ldexp(A, -e)) if e else (lambda A: A)
+        prepare = (lambda A: np.ldexp(A, -e)) if e else _same
     rows = block_rows(X.shape[1], dtype)
     src = X if Q is None else Q
     if method == "exact":
