@@ -19,6 +19,7 @@ __all__ = [
     "dijkstra",
     "geodesic_neighbors",
     "unargmax",
+    "witness_top_scores",
     "GaussianMixtureCore",
     "diffusion_sample",
     "diffusion_likelihood",
@@ -117,6 +118,16 @@ def unargmax(
     n_threads: Optional[int] = None,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
+def witness_top_scores(
+    w: _F32,
+    a: _F32,
+    b: _F32,
+    x: _F32,
+    s: _F32,
+    classes: _I64,
+    *,
+    n_threads: Optional[int] = None,
+) -> Tuple[_F32, _I64, _F32]: ...
 
 @final
 class GaussianMixtureCore:

@@ -2,14 +2,14 @@
 //! `latentgeo.unargmax` wraps in `UnargmaxReport`.
 
 use numpy::ndarray::Array1;
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{array2, indices, matrix, slice1, with_rows, Rows};
 use super::monitor::run_monitored;
 use crate::real::Real;
-use crate::unargmax::{unargmaxable, Stage, Status, UnargParams, Witness};
+use crate::unargmax::{top_scores, unargmaxable, Stage, Status, UnargParams, Witness};
 
 /// Unargmaxable classes of the float32 or float64 weights `w` (with float64 bias `b`); see
 /// `latentgeo.unargmaxable`.
@@ -107,3 +107,38 @@ fn report<'py, T: Real + numpy::Element>(
     out.set_item("timings", rep.timings.to_vec())?;
     Ok(out)
 }
+
+/// `(top, arg, second)` per witness row of the float32 `x` (scales `s`) against the rows of the
+/// float32 `w` (row terms `a`, `b`): scores `(w_j . x_c + a_j s_c) + b_j`, each witness's own
+/// class (`classes`) left out. The fast pass of `UnargmaxReport.verify()`.
+#[pyfunction]
+#[pyo3(signature = (w, a, b, x, s, classes, *, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn witness_top_scores<'py>(
+    w: PyReadonlyArray2<'py, f32>,
+    a: PyReadonlyArray1<'py, f32>,
+    b: PyReadonlyArray1<'py, f32>,
+    x: PyReadonlyArray2<'py, f32>,
+    s: PyReadonlyArray1<'py, f32>,
+    classes: PyReadonlyArray1<'py, i64>,
+    n_threads: Option<usize>,
+) -> PyResult<TopArrays<'py>> {
+    let py = w.py();
+    let (wm, xm) = (matrix(&w, "w")?, matrix(&x, "x")?);
+    let (a, b, s) = (slice1(&a, "a")?, slice1(&b, "b")?, slice1(&s, "s")?);
+    let cs = slice1(&classes, "classes")?;
+    let t = run_monitored(py, "witness_top_scores", None, |mon| {
+        top_scores(wm, (a, b), xm, s, cs, n_threads, mon)
+    })?;
+    Ok((
+        t.top.into_pyarray(py),
+        t.arg.into_pyarray(py),
+        t.second.into_pyarray(py),
+    ))
+}
+
+type TopArrays<'py> = (
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);

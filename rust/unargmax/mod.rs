@@ -19,6 +19,7 @@ mod check;
 mod ipm;
 mod lp;
 mod reflect;
+mod scores;
 mod screen;
 
 use std::time::Instant;
@@ -32,6 +33,7 @@ use crate::real::{check_finite, Real};
 use crate::{Error, Result};
 
 use check::Problem;
+pub use scores::{top_scores, TopScores};
 
 /// Default relative tolerance of unargmaxability certificates.
 pub const DEFAULT_TOL: f64 = 1e-9;

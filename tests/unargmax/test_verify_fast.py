@@ -157,3 +157,35 @@ def test_blocks_do_not_change_the_answer(monkeypatch):
     want = _fast_failures(rep)
     monkeypatch.setattr(_verify, "BLOCK", 7)
     assert _fast_failures(rep) == want == _float64_failures(rep) == flipped
+
+
+@pytest.mark.parametrize("screen", [False, True])
+def test_tied_runners_up_are_checked_row_by_row(monkeypatch, screen):
+    """Rows 1 and 2 tie for the largest other score (the top two are equal): the float32 pass
+    lists every row that can attain the minimum margin and decides without float64."""
+    calls = _count_float64_tests(monkeypatch)
+    listed = []
+    near = _verify._Float32Pass._near_top
+    monkeypatch.setattr(
+        _verify._Float32Pass,
+        "_near_top",
+        lambda self, *a: (listed.append(r.tolist()) or r for r in near(self, *a)),
+    )
+    W = np.array([[2.0, 0.0], [1.0, 0.5], [1.0, 0.5], [-1.0, 0.0], [0.0, -3.0]], np.float32)
+    x = np.array([1.0, 0.0])
+    m = 1.0  # z_0 - z_1 = z_0 - z_2
+    # The reported margin passes; for a screen witness (a lower bound) so does a smaller one,
+    # for another witness it fails; a claim twice too large fails either way.
+    cases = [(m, []), (0.5 * m, [] if screen else [0]), (2 * m, [0])]
+    for rep, want in cases:
+        calls.clear()
+        got = list(
+            _verify.witness_failures(
+                W, np.zeros(5), np.array([0]), np.array([0]), {0: x}, None, np.array([rep]),
+                None, lower=np.array([screen]),
+            )
+        )  # fmt: skip
+        assert got == want, (rep, screen)
+        if not want:
+            assert calls == []  # decided by the float32 pass
+    assert listed and all(rows == [1, 2] for rows in listed)

@@ -3,7 +3,8 @@ witnesses, and the float64 test for the few witnesses that pass cannot decide.
 
 For a witness x of class k, every ``z_k - z_j`` must be positive in exact arithmetic. The fast
 pass computes ``Z = W32 @ X32`` (one float32 GEMM per block of witnesses) and bounds its error
-rigorously: rounding x (and W, when it is float64) to float32 costs at most ``u32 ||w_j|| ||x||``
+rigorously (the GEMM and the scan of its scores run in Rust, ``_core.witness_top_scores``):
+rounding x (and W, when it is float64) to float32 costs at most ``u32 ||w_j|| ||x||``
 each, and any summation order of a float32 dot product at most ``gamma_(d+2) ||w_j|| ||x||`` (by
 Cauchy-Schwarz), so ``z_k - z_j`` lies within ``E_jk`` of the float64 margin computed from Z. A
 witness whose lower bounds ``m - E`` are all positive (and, for a screen witness, not below the
@@ -17,13 +18,15 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from .. import _core
+
 U64 = np.finfo(np.float64).eps / 2
 U32 = float(np.finfo(np.float32).eps) / 2
 #: Largest error of one float32 product that underflows (half the smallest subnormal, 2**-150).
 _UNDERFLOW32 = 2.0**-150
 
-#: Witnesses per float32 GEMM block (V x BLOCK float32 scores: 62 MB at V = 30,522).
-BLOCK = 512
+#: Witnesses per call of the float32 pass (their float64 and float32 copies: 9 MB at d = 384).
+BLOCK = 2048
 
 
 def witness_failures(
@@ -44,31 +47,27 @@ def witness_failures(
     the reported margin is a lower bound (screen witnesses), else the witness's margin.
     """
     V, d = W.shape
-    W64 = W.astype(np.float64, copy=False)
-    norms = np.sqrt(np.einsum("ij,ij->i", W64, W64))
-    # One float32 GEMM gives T_jc >= z_j(x_c) - slack_b for every j: its two extra columns add
-    # A_j ||x_c|| (A_j bounds the rounding of x and W to float32 and of the float32 sums, with a
-    # factor 2 to spare) and b_j.
+    norms = _row_norms(W)
+    # The float32 pass gives T_jc >= z_j(x_c) - slack_b for every j: besides w_j . x_c it adds
+    # A_j ||x_c|| (A_j bounds the rounding of x and W to float32 and of the float32 sums of the
+    # d + 2 terms in any order, with a factor 2 to spare) and b_j.
     gamma = (d + 2) * U32 / (1 - (d + 2) * U32)
     A = 2.0 * (gamma + 2.0 * U32) * norms + 2.0 * (d + 2) * _UNDERFLOW32
-    Waug = np.empty((V, d + 2), dtype=np.float32)
-    Waug[:, :d] = W
-    Waug[:, d] = A
-    Waug[:, d + 1] = b
-    slack_b = 2.0 * (gamma + U32) * float(np.abs(b).max(initial=0.0))
-    slow = _Float64Test(W64, b, norms, d)
+    fast32 = _Float32Pass(W, A, b, gamma)
+    slow = _Float64Test(W, b, norms, d)
     for lo in range(0, len(positions), BLOCK):
         pos = positions[lo : lo + BLOCK]
         ks = classes[pos]
         screen = lower[pos]
         X = np.empty((len(pos), d))
-        for c, i in enumerate(pos):
-            X[c] = vectors[i] if i in vectors else alpha[i] * W64[ks[c]]
+        given = np.array([i in vectors for i in pos], dtype=bool)
+        if given.any():
+            X[given] = np.stack([vectors[i] for i in pos[given]])
+        if not given.all():
+            X[~given] = alpha[pos[~given], None] * W[ks[~given]].astype(np.float64)
         finite = np.isfinite(X).all(axis=1)
         inside = finite if bounds is None else finite & (np.abs(X).max(axis=1) <= bounds)
-        fast = _fast_pass(
-            Waug, X, ks, inside, A.max(initial=0.0), slack_b, margin[pos], screen, slow
-        )
+        fast = fast32.certified(X, ks, inside, margin[pos], screen, slow)
         for c, i in enumerate(pos):
             if fast[c]:
                 continue
@@ -76,58 +75,93 @@ def witness_failures(
                 yield i
 
 
-def _fast_pass(Waug, X, ks, usable, A_max, slack_b, rep, screen, slow) -> np.ndarray:
-    """Columns certified by the float32 pass (the others go to the float64 test)."""
-    d = X.shape[1]
-    fast = np.zeros(len(X), dtype=bool)
-    Xaug = np.empty((len(X), d + 2), dtype=np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        Xaug[:, :d] = X
-        Xaug[:, d] = np.linalg.norm(X, axis=1)
-    Xaug[:, d + 1] = 1.0
-    usable = usable & np.isfinite(Xaug).all(axis=1)
-    cols = np.flatnonzero(usable)
-    if cols.size == 0:
+def _row_norms(W: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows in float64, a few thousand rows at a time (no float64 copy
+    of W)."""
+    out = np.empty(W.shape[0])
+    for s in range(0, W.shape[0], 8192):
+        B = W[s : s + 8192].astype(np.float64)
+        out[s : s + 8192] = np.sqrt(np.einsum("ij,ij->i", B, B))
+    return out
+
+
+class _Float32Pass:
+    """The certified float32 pass over blocks of witnesses."""
+
+    def __init__(self, W, A, b, gamma):
+        self.W32 = np.ascontiguousarray(W, dtype=np.float32)
+        self.A32, self.b32 = A.astype(np.float32), b.astype(np.float32)
+        self.A_max = A.max(initial=0.0)
+        self.slack_b = 2.0 * (gamma + U32) * float(np.abs(b).max(initial=0.0))
+
+    def certified(self, X, ks, usable, rep, screen, slow) -> np.ndarray:
+        """Witnesses (rows of `X`, of classes `ks`) certified; the others go to the float64 test."""
+        fast = np.zeros(len(X), dtype=bool)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X32 = X.astype(np.float32)
+            xn32 = np.linalg.norm(X, axis=1).astype(np.float32)
+        usable = usable & np.isfinite(X32).all(axis=1) & np.isfinite(xn32)
+        cols = np.flatnonzero(usable)
+        if cols.size == 0:
+            return fast
+        kc = ks[cols].astype(np.int64)
+        Xc, X32c, xn32c = X[cols], np.ascontiguousarray(X32[cols]), xn32[cols]
+        # Per witness the largest score over the other rows, its row, and the second largest:
+        # one blocked float32 GEMM in Rust, the scores scanned while in cache.
+        t32, top, second = _core.witness_top_scores(self.W32, self.A32, self.b32, X32c, xn32c, kc)
+        t_max, xn = t32.astype(np.float64), xn32c.astype(np.float64)
+        # z_k in float64 (bias included), with its rounding bound.
+        b = slow.b
+        zk = np.einsum("ij,ij->i", slow.rows(kc), Xc) + b[kc]
+        err_k = 2.0 * (X.shape[1] + 2.0) * U64 * (slow.norms[kc] * xn + np.abs(b[kc]))
+        positive = np.isfinite(t_max) & (zk - err_k > t_max + self.slack_b)
+        # Rows that can attain max_j z_j: every other row's score is certainly lower. Mostly the
+        # top row alone (checked for all such witnesses at once); the others one by one.
+        thr = (t_max - 2.0 * self.A_max * xn - 2.0 * self.slack_b).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            single = positive & (second < thr)
+        q = np.flatnonzero(single)
+        fast[cols[q]] = slow.margins_ok(kc[q], Xc[q], top[q], zk[q], rep[cols[q]], screen[cols[q]])
+        many = np.flatnonzero(positive & ~single)
+        for q, cand in zip(many, self._near_top(X32c[many], xn32c[many], kc[many], thr[many])):
+            c = cols[q]
+            cand = np.union1d(cand, [top[q]])
+            fast[c] = slow.margin_ok(int(kc[q]), X[c], cand, float(rep[c]), bool(screen[c]))
         return fast
-    kc = ks[cols]
-    with np.errstate(over="ignore", invalid="ignore"):
-        T = Xaug[cols] @ Waug.T  # (witnesses, V): one contiguous row per witness
-    j = np.arange(len(cols))
-    T[j, kc] = -np.inf
-    top = T.argmax(axis=1)
-    t_max = T[j, top].astype(np.float64)
-    xn = Xaug[cols, d].astype(np.float64)
-    # z_k in float64 (bias included), with its rounding bound.
-    W64, b = slow.W64, slow.b
-    zk = np.einsum("ij,ij->i", W64[kc], X[cols]) + b[kc]
-    err_k = 2.0 * (d + 2.0) * U64 * (slow.norms[kc] * xn + np.abs(b[kc]))
-    positive = np.isfinite(t_max) & (zk - err_k > t_max + slack_b)
-    # Rows that can attain max_j z_j: every other row's score is certainly lower. Mostly the
-    # top row alone; the columns with more are listed one by one.
-    thr = (t_max - 2.0 * A_max * xn - 2.0 * slack_b).astype(np.float32)
-    count = np.count_nonzero(T >= thr[:, None], axis=1)
-    for q in np.flatnonzero(positive):
-        c = cols[q]
-        cand = top[q : q + 1] if count[q] == 1 else np.flatnonzero(T[q] >= thr[q])
-        fast[c] = slow.margin_ok(int(kc[q]), X[c], cand, float(rep[c]), bool(screen[c]))
-    return fast
+
+    def _near_top(self, X32, xn32, ks, thr):
+        """Per witness, the rows whose float32 score reaches `thr` (any summation order obeys
+        the same bound), a few hundred witnesses per GEMM."""
+        for lo in range(0, len(ks), 256):
+            with np.errstate(over="ignore", invalid="ignore"):
+                T = X32[lo : lo + 256] @ self.W32.T
+                T += xn32[lo : lo + 256, None] * self.A32
+                T += self.b32
+            for j, t in enumerate(T):
+                t[ks[lo + j]] = -np.inf
+                yield np.flatnonzero(t >= thr[lo + j])
 
 
 class _Float64Test:
     """The float64 test of one witness, with a rounding allowance per score."""
 
-    def __init__(self, W64: np.ndarray, b: np.ndarray, norms: np.ndarray, d: int):
-        self.W64, self.b, self.norms, self.d = W64, b, norms, d
-        self._abs = None
+    def __init__(self, W: np.ndarray, b: np.ndarray, norms: np.ndarray, d: int):
+        self.W, self.b, self.norms, self.d = W, b, norms, d
+        self._W64 = self._abs = None
         self._cs_max = (norms.max(initial=0.0), np.abs(b).max(initial=0.0))
 
-    def _allow(self, s: np.ndarray, k: int, s_k: float, rows=slice(None)) -> np.ndarray:
-        b = self.b
-        return 2.0 * (self.d + 2.0) * U64 * (s + s_k + np.abs(b[rows]) + abs(b[k]))
+    def rows(self, idx) -> np.ndarray:
+        """Rows `idx` of W in float64."""
+        return self.W[idx].astype(np.float64)
+
+    def _allow(self, s: np.ndarray, k, s_k, b_rows) -> np.ndarray:
+        return 2.0 * (self.d + 2.0) * U64 * (s + s_k + np.abs(b_rows) + np.abs(self.b[k]))
 
     def ok(self, k: int, x: np.ndarray, rep: float, lower_bound: bool) -> bool:
         """All of W: ``z_k - z_j`` beyond the allowance, and the margin as reported."""
-        W64, b = self.W64, self.b
+        if self._W64 is None:  # built on the first witness that needs it (rare)
+            self._W64 = self.W.astype(np.float64)
+        W64, b = self._W64, self.b
         z = W64 @ x + b
         if lower_bound:  # screen witness: Cauchy-Schwarz sums
             s = self.norms * np.linalg.norm(x)
@@ -136,7 +170,7 @@ class _Float64Test:
                 self._abs = np.abs(W64)
             s = self._abs @ np.abs(x)
         m = z[k] - z
-        allow = self._allow(s, k, s[k])
+        allow = self._allow(s, k, s[k], b)
         ok = m - allow > 0
         ok[k] = True
         if not ok.all():
@@ -147,19 +181,39 @@ class _Float64Test:
             return bool(got >= rep * (1 - 1e-9) - allow.max())
         return bool(abs(got - rep) <= 1e-9 * abs(rep) + allow.max())
 
+    def margins_ok(self, ks, X, tops, zk, rep, lower_bound) -> np.ndarray:
+        """:meth:`margin_ok` of many positive witnesses whose minimum only row `tops` can attain
+        (`zk`: their float64 ``z_k``)."""
+        b = self.b
+        Wt = self.rows(tops)
+        got = zk - (np.einsum("ij,ij->i", Wt, X) + b[tops])
+        xn = np.linalg.norm(X, axis=1)
+        norm_max, b_max = self._cs_max
+        cs = 2.0 * (self.d + 2.0) * U64 * ((norm_max + self.norms[ks]) * xn + b_max + np.abs(b[ks]))
+        ax = np.abs(X)
+        s = np.einsum("ij,ij->i", np.abs(Wt), ax)
+        s_k = np.einsum("ij,ij->i", np.abs(self.rows(ks)), ax)
+        allow = self._allow(s, ks, s_k, b[tops])
+        return np.where(
+            lower_bound,
+            got >= rep * (1 - 1e-9) - cs,
+            np.abs(got - rep) <= 1e-9 * np.abs(rep) + allow,
+        )
+
     def margin_ok(self, k, x, rows, rep, lower_bound) -> bool:
         """A witness already known positive: its float64 margin, computed on the `rows` that can
         attain the minimum, is the reported one (at least it, for a screen witness)."""
-        W64, b = self.W64, self.b
-        zk = float(W64[k] @ x + b[k])
-        got = float(np.min(zk - (W64[rows] @ x + b[rows]), initial=np.inf))
+        b = self.b
+        zk = float(self.rows(k) @ x + b[k])
+        Wr = self.rows(rows)
+        got = float(np.min(zk - (Wr @ x + b[rows]), initial=np.inf))
         if lower_bound:  # Cauchy-Schwarz sums over all rows, as in ok()
             xn = float(np.linalg.norm(x))
             norm_max, b_max = self._cs_max
             s_max = (norm_max + self.norms[k]) * xn
             allow = 2.0 * (self.d + 2.0) * U64 * (s_max + b_max + abs(b[k]))
             return bool(got >= rep * (1 - 1e-9) - allow)
-        s = np.abs(W64[rows]) @ np.abs(x)
-        s_k = float(np.abs(W64[k]) @ np.abs(x))
-        allow = self._allow(s, k, s_k, rows).max(initial=0.0)
+        s = np.abs(Wr) @ np.abs(x)
+        s_k = float(np.abs(self.rows(k)) @ np.abs(x))
+        allow = self._allow(s, k, s_k, b[rows]).max(initial=0.0)
         return bool(abs(got - rep) <= 1e-9 * abs(rep) + allow)
