@@ -82,6 +82,7 @@ def knn_refine(
     reverse: int,
     exclude_self: bool,
     order: Optional[_I64] = None,
+    fresh: Optional[npt.NDArray[np.bool_]] = None,
     n_threads: Optional[int] = None,
     progress: _Progress = None,
 ) -> Tuple[_I64, _F64, List[int]]: ...

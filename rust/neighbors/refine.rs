@@ -58,16 +58,22 @@ pub struct Table {
 ///
 /// `keys` must be the exact ranking values of the entries (as [`super::knn_keys`] gives them);
 /// `order`, when given, a permutation of the rows in which to visit them (rows of one region
-/// together keep their candidates in cache; the result does not depend on it).
+/// together keep their candidates in cache; the result does not depend on it); `fresh`, when
+/// given, marks the entries that are new (the others were refined before: only paths through
+/// a new entry are compared in the first round); `None` marks all.
 pub fn refine<T: Real>(
     data: Matrix<'_, T>,
     table: Table,
     order: Option<&[i64]>,
+    fresh: Option<&[bool]>,
     params: &RefineParams,
     monitor: &Monitor,
 ) -> Result<(Table, Vec<usize>)> {
     let n = data.rows;
     check(data, &table, order, params)?;
+    if fresh.is_some_and(|f| f.len() != table.indices.len()) {
+        return Err(Error::invalid("fresh must have the shape of the table"));
+    }
     let order: Vec<usize> = match order {
         Some(o) => o.iter().map(|&i| i as usize).collect(),
         None => (0..n).collect(),
@@ -77,7 +83,10 @@ pub fn refine<T: Real>(
         _ => Vec::new(),
     };
     let mut table = table;
-    let mut fresh = buffers::filled(table.indices.len(), true, "the refinement flags")?;
+    let mut fresh = match fresh {
+        Some(f) => f.to_vec(),
+        None => buffers::filled(table.indices.len(), true, "the refinement flags")?,
+    };
     let mut changes = Vec::new();
     monitor.set_total(params.rounds * n.div_ceil(CHUNK));
     for _ in 0..params.rounds {

@@ -79,8 +79,15 @@ fn refinement_reaches_the_exact_lists_from_a_poor_start() {
         let truth = exact(&data, n, d, k, metric);
         let start = poor(&data, n, d, k, metric);
         let before = recall(&start, &truth);
-        let (got, changes) =
-            refine(m, start, None, &params(metric, 20, None), &Monitor::new()).unwrap();
+        let (got, changes) = refine(
+            m,
+            start,
+            None,
+            None,
+            &params(metric, 20, None),
+            &Monitor::new(),
+        )
+        .unwrap();
         assert!(
             changes[0] > 0 && changes.len() >= 2,
             "{metric:?}: {changes:?}"
@@ -119,6 +126,7 @@ fn an_exact_table_is_a_fixed_point() {
         m,
         truth.clone(),
         None,
+        None,
         &params(Metric::Euclidean, 3, None),
         &Monitor::new(),
     )
@@ -135,7 +143,7 @@ fn threads_and_visiting_order_do_not_change_the_result() {
     let start = poor(&data, n, d, k, Metric::SqEuclidean);
     let run = |threads, order: Option<&[i64]>| {
         let p = params(Metric::SqEuclidean, 2, threads);
-        refine(m, start.clone(), order, &p, &Monitor::new()).unwrap()
+        refine(m, start.clone(), order, None, &p, &Monitor::new()).unwrap()
     };
     let reversed: Vec<i64> = (0..n as i64).rev().collect();
     let one = run(Some(1), None);
@@ -151,7 +159,7 @@ fn self_is_found_when_not_excluded() {
     let start = poor(&data, n, d, k, Metric::SqEuclidean);
     let mut p = params(Metric::SqEuclidean, 5, None);
     p.exclude_self = false;
-    let (got, _) = refine(m, start, None, &p, &Monitor::new()).unwrap();
+    let (got, _) = refine(m, start, None, None, &p, &Monitor::new()).unwrap();
     for i in 0..n {
         assert_eq!(got.indices[i * k], i as i64);
         assert_eq!(got.keys[i * k], 0.0);
@@ -170,7 +178,7 @@ fn bad_tables_and_orders_are_errors() {
     };
     let p = params(Metric::Euclidean, 1, None);
     let err = |t: Table, o: Option<&[i64]>| {
-        refine(m, t, o, &p, &Monitor::new())
+        refine(m, t, o, None, &p, &Monitor::new())
             .unwrap_err()
             .to_string()
     };
@@ -195,4 +203,26 @@ fn bad_tables_and_orders_are_errors() {
         k: n,
     };
     assert!(err(wide, None).contains("smaller than the number of points"));
+}
+
+#[test]
+fn only_paths_through_fresh_entries_are_compared() {
+    let (n, d, k) = (800, 5, 5);
+    let data = clustered(n, d, 16);
+    let m = Matrix::new(&data, n, d).unwrap();
+    let p = params(Metric::SqEuclidean, 10, None);
+    let start = poor(&data, n, d, k, Metric::SqEuclidean);
+    // Nothing fresh: nothing to compare, nothing changes.
+    let none = vec![false; n * k];
+    let (same, changes) = refine(m, start.clone(), None, Some(&none), &p, &Monitor::new()).unwrap();
+    assert_eq!((same, changes), (start.clone(), vec![0]));
+    // All fresh is the default.
+    let all = vec![true; n * k];
+    let full = refine(m, start.clone(), None, Some(&all), &p, &Monitor::new()).unwrap();
+    assert_eq!(
+        full,
+        refine(m, start.clone(), None, None, &p, &Monitor::new()).unwrap()
+    );
+    let err = refine(m, start, None, Some(&all[1..]), &p, &Monitor::new()).unwrap_err();
+    assert!(err.to_string().contains("shape of the table"));
 }

@@ -118,8 +118,8 @@ fn pair<'py, T: FromRows<'py>>(
 /// NN-descent's local join: `(indices, keys, changes)`, `changes` the entries each round changed.
 #[pyfunction]
 #[pyo3(signature = (
-    data, indices, keys, *, metric, rounds, reverse, exclude_self, order=None, n_threads=None,
-    progress=None
+    data, indices, keys, *, metric, rounds, reverse, exclude_self, order=None, fresh=None,
+    n_threads=None, progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn knn_refine<'py>(
@@ -131,6 +131,7 @@ pub fn knn_refine<'py>(
     reverse: usize,
     exclude_self: bool,
     order: Option<PyReadonlyArray1<'py, i64>>,
+    fresh: Option<PyReadonlyArray2<'py, bool>>,
     n_threads: Option<usize>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<RefineArrays<'py>> {
@@ -149,6 +150,12 @@ pub fn knn_refine<'py>(
         k,
     };
     let order = order.as_ref().map(|o| o.as_slice()).transpose()?;
+    if fresh.as_ref().is_some_and(|f| f.shape() != indices.shape()) {
+        return Err(PyValueError::new_err(
+            "fresh must have the shape of indices",
+        ));
+    }
+    let fresh: Option<Vec<bool>> = fresh.map(|f| f.as_array().iter().copied().collect());
     let params = RefineParams {
         metric: metric.0,
         rounds,
@@ -159,7 +166,7 @@ pub fn knn_refine<'py>(
     let (table, changes) = with_rows!(data, |d| {
         let dm = matrix(&d, "X")?;
         run_monitored(py, "knn", progress, |mon| {
-            refine(dm, table, order, &params, mon)
+            refine(dm, table, order, fresh.as_deref(), &params, mon)
         })?
     });
     let shape = (table.indices.len() / k.max(1), k);

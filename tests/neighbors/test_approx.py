@@ -291,7 +291,9 @@ def test_refinement_mends_rows_the_graph_search_missed():
     assert before < 0.99 and after > before and after >= RECALL_FLOOR
     assert raw.approx.params["refine"] == 0 and raw.approx.params["refine_changes"] == []
     changes = ref.approx.params["refine_changes"]
-    assert 1 <= len(changes) <= 3 and changes[0] > 0
+    lost = ref.approx.params["lost_rows"]
+    assert changes[0] > 0 and len(changes) <= (6 if lost else 3)
+    assert ref.approx.n_exact_rows == lost
     check_like_exact(ref, exact)
     # Refinement only improves a list: slot by slot, never nearer than the exact one, never
     # farther than the unrefined one.
@@ -343,3 +345,28 @@ def test_refinement_core_rejects_bad_tables():
         _core.knn_refine(X, idx, keys, order=np.array([0, 0, 1, 2]), **call)
     out, k2, changes = _core.knn_refine(X, idx, keys, **call)
     assert out.shape == (4, 1) and changes == [0]
+
+
+def test_lost_rows_are_those_far_beyond_their_neighbours():
+    from latentgeo.neighbors._approx import LOST_SHARE, lost_rows
+
+    rng = np.random.default_rng(0)
+    n, k = 400, 5
+    idx = np.array([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    keys = np.sort(rng.uniform(0.9, 1.1, (n, k)), axis=1)
+    keys[[3, 17], -1] = [4.5, 100.0]  # k-th value beyond 4x the others' (about 1.1)
+    keys[21, -1] = 3.9  # not beyond
+    assert lost_rows(idx, keys, "euclidean").tolist() == [3, 17]
+    assert lost_rows(idx, keys, "cosine").tolist() == [3, 17]
+    assert lost_rows(idx, keys, "inner_product").size == 0
+    keys[:, -1] = 0.0  # duplicates everywhere: 0 / 0 is not lost, x / 0 is
+    keys[8, -1] = 1.0
+    assert lost_rows(idx, keys, "euclidean").tolist() == [8]
+    many = np.sort(rng.uniform(0.9, 1.1, (n, k)), axis=1)
+    many[:100, -1] = np.arange(100) + 10.0  # 100 lost rows, more than the share allows
+    got = lost_rows(idx, many, "sqeuclidean")
+    cap = int(LOST_SHARE * n)
+    ratio = many[:, -1] / np.median(many[idx, -1], axis=1)
+    rest = np.setdiff1d(np.flatnonzero(ratio > 4), got)
+    assert got.size == cap and (np.diff(got) > 0).all() and rest.size > 0
+    assert ratio[got].min() >= ratio[rest].max()  # the most distant ones, sorted

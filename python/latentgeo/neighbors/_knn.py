@@ -160,7 +160,9 @@ def knn(
         ``refine`` (rounds of NN-descent's local join over the found lists of a self-join:
         neighbours of neighbours and reverse neighbours, compared exactly; default 3, fewer
         when a round changes nothing, 0 skips it; it mends rows whose graph search ended in
-        the wrong region, which otherwise inflate hubness scores), ``recall_sample`` (rows
+        the wrong region, which otherwise inflate hubness scores; rows still lost after it,
+        their k-th neighbour more than twice as far as their neighbours' k-th, at most 5 %
+        of the rows, are searched again exactly and refined once more), ``recall_sample`` (rows
         checked exactly for the recall estimate, default 300; 0 skips the check) and ``seed``
         (of that sample, of the quantiser's sample and of the insertion order, default 0).
 
