@@ -306,7 +306,9 @@ def _rerank(Qb, rows, cand, metric, qn, xnorms, threads) -> np.ndarray:
 
 def _whole(X, dtype, prepare) -> np.ndarray:
     """All of `X` as one array of `dtype` through `prepare`: `X` itself (a memory map too) when
-    that changes nothing, else a prepared copy in memory (rows outside the safe magnitudes)."""
+    that changes nothing, else a prepared copy in memory (rows outside the safe magnitudes).
+    The refinement reads a memory map's rows at random; its pages stay in the page cache
+    (clean, reclaimable) and are released from the process after."""
     if isinstance(X, np.memmap) and X.dtype == dtype:
         unchanged = True  # a pass over the blocks unless the preparation is the identity
         for s, e in blocks(X.shape[0], _CHUNK_ROWS) if prepare is not _same else ():

@@ -147,7 +147,6 @@ class _Float64Test:
 
     def __init__(self, W: np.ndarray, b: np.ndarray, norms: np.ndarray, d: int):
         self.W, self.b, self.norms, self.d = W, b, norms, d
-        self._W64 = self._abs = None
         self._cs_max = (norms.max(initial=0.0), np.abs(b).max(initial=0.0))
 
     def rows(self, idx) -> np.ndarray:
@@ -159,16 +158,16 @@ class _Float64Test:
 
     def ok(self, k: int, x: np.ndarray, rep: float, lower_bound: bool) -> bool:
         """All of W: ``z_k - z_j`` beyond the allowance, and the margin as reported."""
-        if self._W64 is None:  # built on the first witness that needs it (rare)
-            self._W64 = self.W.astype(np.float64)
-        W64, b = self._W64, self.b
-        z = W64 @ x + b
+        b, V = self.b, self.W.shape[0]
+        z, s = np.empty(V), np.empty(V)
+        for lo in range(0, V, 8192):  # float64 rows a block at a time (no copy of W)
+            B = self.W[lo : lo + 8192].astype(np.float64)
+            z[lo : lo + 8192] = B @ x
+            if not lower_bound:
+                s[lo : lo + 8192] = np.abs(B) @ np.abs(x)
+        z += b
         if lower_bound:  # screen witness: Cauchy-Schwarz sums
             s = self.norms * np.linalg.norm(x)
-        else:
-            if self._abs is None:
-                self._abs = np.abs(W64)
-            s = self._abs @ np.abs(x)
         m = z[k] - z
         allow = self._allow(s, k, s[k], b)
         ok = m - allow > 0
