@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod neighbors;
 pub mod parallel;
 pub mod real;
+pub mod simd;
 pub mod unargmax;
 
 #[cfg(feature = "python")]

@@ -129,33 +129,11 @@ pub fn finite_max_abs<T: Real>(values: &[T]) -> f64 {
     }
 }
 
-/// [`Real::max_abs`] compiled for the widest vector unit the CPU has (the default x86-64
-/// target has only SSE2, which lacks an unsigned 32-bit maximum).
-fn widest_max_abs<T: Real>(values: &[T]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features max_abs_avx512 is compiled for.
-            return unsafe { max_abs_avx512(values) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports the features max_abs_avx2 is compiled for.
-            return unsafe { max_abs_avx2(values) };
-        }
-    }
-    T::max_abs(values)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn max_abs_avx512<T: Real>(values: &[T]) -> f64 {
-    T::max_abs(values)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn max_abs_avx2<T: Real>(values: &[T]) -> f64 {
-    T::max_abs(values)
+crate::widest! {
+    /// [`Real::max_abs`] compiled for the widest vector unit the CPU has (the default x86-64
+    /// target has only SSE2, which lacks an unsigned 32-bit maximum).
+    fn widest_max_abs<T: Real>(values: &[T]) -> f64;
+    generic T::max_abs, avx512 max_abs_avx512, avx2 max_abs_avx2
 }
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ impl<'a, T: Real> Prepared<'a, T> {
 /// The exact ranking value of row `x` for row `q` (smaller is nearer): the squared distance,
 /// `1 - cos` (with the row norms `qn`, `xn`; 0 similarity for a zero row) or minus the dot
 /// product, summed by [`sum_pairs`].
-#[inline]
+#[inline(always)]
 pub(super) fn exact_key<T: Real>(metric: Metric, q: &[T], x: &[T], qn: f64, xn: f64) -> f64 {
     match metric {
         Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),

@@ -238,8 +238,7 @@ impl<T: Real> Round<'_, '_, T> {
             .par_chunks(CHUNK)
             .map(|chunk| {
                 monitor.check()?;
-                let mut cand = Vec::new();
-                let out = chunk.iter().map(|&i| self.row(i, &mut cand)).collect();
+                let out = self.rows(chunk);
                 monitor.advance(1);
                 Ok(out)
             })
@@ -260,7 +259,20 @@ impl<T: Real> Round<'_, '_, T> {
         Ok((Table { indices, keys, k }, fresh, changed))
     }
 
+    crate::widest! {
+        /// The lists of `rows` after this round, the distances vectorised for the widest unit.
+        fn rows(&self, rows: &[usize]) -> Vec<Row>;
+        generic rows_generic, avx512 rows_avx512, avx2 rows_avx2
+    }
+
+    #[inline(always)]
+    fn rows_generic(&self, rows: &[usize]) -> Vec<Row> {
+        let mut cand = Vec::new();
+        rows.iter().map(|&i| self.row(i, &mut cand)).collect()
+    }
+
     /// Row `i`'s list after this round (`cand`: a reused buffer).
+    #[inline(always)]
     fn row(&self, i: usize, cand: &mut Vec<u32>) -> Row {
         let (t, k) = (self.table, self.table.k);
         let list = &t.indices[i * k..(i + 1) * k];
@@ -313,6 +325,7 @@ impl<T: Real> Round<'_, '_, T> {
         best
     }
 
+    #[inline(always)]
     fn key(&self, i: usize, j: usize) -> f64 {
         let (qn, xn) = match self.params.metric {
             Metric::Cosine => (self.norms[i], self.norms[j]),

@@ -226,3 +226,36 @@ fn only_paths_through_fresh_entries_are_compared() {
     let err = refine(m, start, None, Some(&all[1..]), &p, &Monitor::new()).unwrap_err();
     assert!(err.to_string().contains("shape of the table"));
 }
+
+#[test]
+fn the_vectorised_rows_match_the_plain_ones_bit_for_bit() {
+    let (n, d, k) = (500, 37, 6);
+    let data = clustered(n, d, 10);
+    let m = Matrix::new(&data, n, d).unwrap();
+    for metric in [Metric::Euclidean, Metric::Cosine, Metric::InnerProduct] {
+        let table = poor(&data, n, d, k, metric);
+        let norms: Vec<f64> = (0..n).map(|i| norm(m.row(i))).collect();
+        let fresh = vec![true; n * k];
+        let p = params(metric, 1, None);
+        let round = Round {
+            data: m,
+            table: &table,
+            fresh: &fresh,
+            reverse: Reverse::new(&table, n, p.reverse).unwrap(),
+            norms: &norms,
+            params: &p,
+        };
+        let rows: Vec<usize> = (0..n).collect();
+        let bits = |r: Vec<Row>| -> Vec<(i64, u64, bool)> {
+            r.into_iter()
+                .flatten()
+                .map(|(j, v, f)| (j, v.to_bits(), f))
+                .collect()
+        };
+        assert_eq!(
+            bits(round.rows(&rows)),
+            bits(round.rows_generic(&rows)),
+            "{metric:?}"
+        );
+    }
+}

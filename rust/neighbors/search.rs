@@ -241,57 +241,20 @@ impl<T: Real> Search<'_, '_, T> {
             .try_reduce(|| 0.0, |a, b| Ok(a.max(b))) // max: the same whatever the order
     }
 
-    /// One tile of [`Search::cross`]: data rows `c0..c0 + db` prepared into `dbuf` with their
-    /// biases in `bias`, their GEMM with the prepared query block `lhs` (rows `r0..`) and its
-    /// scan into `heaps`; returns the largest norm of a prepared data row, `None` when one is not
-    /// finite. Compiled for the widest vector unit the CPU has (the default x86-64 target has
-    /// only SSE2), with the same operations in the same order, hence the same bits.
-    pub(super) fn cross_tile(
-        &self,
-        lhs: &[T],
-        at: (usize, usize),
-        db: usize,
-        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
-        heaps: &mut [TopK],
-    ) -> Option<f64> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports the features cross_tile_avx512 is compiled for.
-                return unsafe { self.cross_tile_avx512(lhs, at, db, bufs, heaps) };
-            }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports the features cross_tile_avx2 is compiled for.
-                return unsafe { self.cross_tile_avx2(lhs, at, db, bufs, heaps) };
-            }
-        }
-        self.cross_tile_generic(lhs, at, db, bufs, heaps)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn cross_tile_avx512(
-        &self,
-        lhs: &[T],
-        at: (usize, usize),
-        db: usize,
-        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
-        heaps: &mut [TopK],
-    ) -> Option<f64> {
-        self.cross_tile_generic(lhs, at, db, bufs, heaps)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn cross_tile_avx2(
-        &self,
-        lhs: &[T],
-        at: (usize, usize),
-        db: usize,
-        bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
-        heaps: &mut [TopK],
-    ) -> Option<f64> {
-        self.cross_tile_generic(lhs, at, db, bufs, heaps)
+    crate::widest! {
+        /// One tile of [`Search::cross`]: data rows `c0..c0 + db` prepared into `dbuf` with
+        /// their biases in `bias`, their GEMM with the prepared query block `lhs` (rows `r0..`)
+        /// and its scan into `heaps`; returns the largest norm of a prepared data row, `None`
+        /// when one is not finite. Compiled for the widest vector unit the CPU has.
+        pub(super) fn cross_tile(
+            &self,
+            lhs: &[T],
+            at: (usize, usize),
+            db: usize,
+            bufs: (&mut [T], &mut Vec<T>, &mut Vec<T>),
+            heaps: &mut [TopK],
+        ) -> Option<f64>;
+        generic cross_tile_generic, avx512 cross_tile_avx512, avx2 cross_tile_avx2
     }
 
     #[inline(always)]

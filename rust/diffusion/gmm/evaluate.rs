@@ -3,27 +3,6 @@
 use super::*;
 use crate::buffers::zeros;
 
-/// A copy of `GaussianMixture::chunk_generic` compiled with extra target features.
-macro_rules! chunk_with_features {
-    ($name:ident, $features:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        fn $name(
-            &self,
-            x: &[f64],
-            start: usize,
-            end: usize,
-            levels: Levels<'_>,
-            single: Option<&Marginal>,
-            request: Request,
-            out: ChunkOut<'_>,
-        ) -> Result<()> {
-            self.chunk_generic(x, start, end, levels, single, request, out)
-        }
-    };
-}
-
 impl GaussianMixture {
     /// Validate an evaluation; returns the shared marginal when every point has one level.
     pub(super) fn check_request(
@@ -275,34 +254,22 @@ impl GaussianMixture {
         Ok(())
     }
 
-    // `chunk_generic` compiled for AVX2 + FMA and for AVX-512: the same operations, so the same
-    // results (fused multiply-adds are written out with `mul_add`, which rounds once on every
-    // path; Rust never contracts a multiply and an add on its own).
-    chunk_with_features!(chunk_avx2, "avx2,fma");
-    chunk_with_features!(chunk_avx512, "avx512f,avx2,fma");
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn chunk(
-        &self,
-        x: &[f64],
-        start: usize,
-        end: usize,
-        levels: Levels<'_>,
-        single: Option<&Marginal>,
-        request: Request,
-        out: ChunkOut<'_>,
-    ) -> Result<()> {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features chunk_avx512 is compiled for.
-            return unsafe { self.chunk_avx512(x, start, end, levels, single, request, out) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features chunk_avx2 is compiled for.
-            return unsafe { self.chunk_avx2(x, start, end, levels, single, request, out) };
-        }
-        self.chunk_generic(x, start, end, levels, single, request, out)
+    crate::widest! {
+        /// `chunk_generic` compiled for the widest vector unit the CPU has: the same
+        /// operations, so the same results (fused multiply-adds are written out with
+        /// `mul_add`, which rounds once on every path).
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn chunk(
+            &self,
+            x: &[f64],
+            start: usize,
+            end: usize,
+            levels: Levels<'_>,
+            single: Option<&Marginal>,
+            request: Request,
+            out: ChunkOut<'_>,
+        ) -> Result<()>;
+        generic chunk_generic, avx512 chunk_avx512, avx2 chunk_avx2
     }
 }
 
