@@ -228,13 +228,13 @@ struct Round<'a, 'd, T> {
     params: &'a RefineParams,
 }
 
-/// A row's new list: (index, value, new since the previous table).
-type Row = Vec<(i64, f64, bool)>;
+/// An entry of a row's new list: (index, value, new since the previous table).
+type Entry = (i64, f64, bool);
 
 impl<T: Real> Round<'_, '_, T> {
     fn run(&self, order: &[usize], monitor: &Monitor) -> Result<(Table, Vec<bool>, usize)> {
         let k = self.table.k;
-        let rows: Vec<Vec<Row>> = order
+        let rows: Vec<Vec<Entry>> = order
             .par_chunks(CHUNK)
             .map(|chunk| {
                 monitor.check()?;
@@ -248,7 +248,10 @@ impl<T: Real> Round<'_, '_, T> {
         let mut keys = buffers::zeros(len, "the refined distances")?;
         let mut fresh = buffers::filled(len, false, "the refinement flags")?;
         let mut changed = 0;
-        for (&i, row) in order.iter().zip(rows.iter().flatten()) {
+        for (&i, row) in order
+            .iter()
+            .zip(rows.iter().flat_map(|r| r.chunks_exact(k)))
+        {
             for (s, &(j, v, new)) in row.iter().enumerate() {
                 indices[i * k + s] = j;
                 keys[i * k + s] = v;
@@ -260,20 +263,26 @@ impl<T: Real> Round<'_, '_, T> {
     }
 
     crate::widest! {
-        /// The lists of `rows` after this round, the distances vectorised for the widest unit.
-        fn rows(&self, rows: &[usize]) -> Vec<Row>;
+        /// The lists of `rows` after this round, one after another (k entries each), the
+        /// distances vectorised for the widest unit.
+        fn rows(&self, rows: &[usize]) -> Vec<Entry>;
         generic rows_generic, avx512 rows_avx512, avx2 rows_avx2
     }
 
     #[inline(always)]
-    fn rows_generic(&self, rows: &[usize]) -> Vec<Row> {
-        let mut cand = Vec::new();
-        rows.iter().map(|&i| self.row(i, &mut cand)).collect()
+    fn rows_generic(&self, rows: &[usize]) -> Vec<Entry> {
+        let (mut cand, mut best) = (Vec::new(), Vec::new());
+        let mut out = Vec::with_capacity(rows.len() * self.table.k);
+        for &i in rows {
+            self.row(i, &mut cand, &mut best);
+            out.extend_from_slice(&best);
+        }
+        out
     }
 
-    /// Row `i`'s list after this round (`cand`: a reused buffer).
+    /// Row `i`'s list after this round into `best` (`cand`, `best`: reused buffers).
     #[inline(always)]
-    fn row(&self, i: usize, cand: &mut Vec<u32>) -> Row {
+    fn row(&self, i: usize, cand: &mut Vec<u32>, best: &mut Vec<Entry>) {
         let (t, k) = (self.table, self.table.k);
         let list = &t.indices[i * k..(i + 1) * k];
         let new_at = |r: usize, s: usize| self.fresh[r * k + s];
@@ -302,11 +311,12 @@ impl<T: Real> Round<'_, '_, T> {
         }
         cand.sort_unstable();
         cand.dedup();
-        let mut best: Row = list
-            .iter()
-            .zip(&t.keys[i * k..(i + 1) * k])
-            .map(|(&j, &v)| (j, v, false))
-            .collect();
+        best.clear();
+        best.extend(
+            list.iter()
+                .zip(&t.keys[i * k..(i + 1) * k])
+                .map(|(&j, &v)| (j, v, false)),
+        );
         let worst = best[k - 1];
         for &c in cand.iter() {
             let c = c as usize;
@@ -322,7 +332,6 @@ impl<T: Real> Round<'_, '_, T> {
             best.sort_unstable_by(|a, b| cmp_key((a.1, a.0 as u32), (b.1, b.0 as u32)));
             best.truncate(k);
         }
-        best
     }
 
     #[inline(always)]

@@ -246,11 +246,8 @@ fn the_vectorised_rows_match_the_plain_ones_bit_for_bit() {
             params: &p,
         };
         let rows: Vec<usize> = (0..n).collect();
-        let bits = |r: Vec<Row>| -> Vec<(i64, u64, bool)> {
-            r.into_iter()
-                .flatten()
-                .map(|(j, v, f)| (j, v.to_bits(), f))
-                .collect()
+        let bits = |r: Vec<Entry>| -> Vec<(i64, u64, bool)> {
+            r.into_iter().map(|(j, v, f)| (j, v.to_bits(), f)).collect()
         };
         assert_eq!(
             bits(round.rows(&rows)),
