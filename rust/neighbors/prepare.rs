@@ -232,13 +232,19 @@ impl<'a, T: Real> Prepared<'a, T> {
 }
 
 /// The exact ranking value of row `x` for row `q` (smaller is nearer): the squared distance,
-/// `1 - cos` (with the row norms `qn`, `xn`; 0 similarity for a zero row) or minus the dot
-/// product, summed by [`sum_pairs`].
+/// `1 - cos` (with the row norms `norms()`, asked for cosine only; 0 similarity for a zero row)
+/// or minus the dot product, summed by [`sum_pairs`].
 #[inline(always)]
-pub(super) fn exact_key<T: Real>(metric: Metric, q: &[T], x: &[T], qn: f64, xn: f64) -> f64 {
+pub(super) fn exact_key<T: Real>(
+    metric: Metric,
+    q: &[T],
+    x: &[T],
+    norms: impl FnOnce() -> (f64, f64),
+) -> f64 {
     match metric {
         Metric::Euclidean | Metric::SqEuclidean => sum_pairs(q, x, |a, b| (a - b) * (a - b)),
         Metric::Cosine => {
+            let (qn, xn) = norms();
             let den = qn * xn;
             let dot = sum_pairs(q, x, |a, b| a * b);
             1.0 - if den > 0.0 { dot / den } else { 0.0 }

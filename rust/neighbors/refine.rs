@@ -336,17 +336,8 @@ impl<T: Real> Round<'_, '_, T> {
 
     #[inline(always)]
     fn key(&self, i: usize, j: usize) -> f64 {
-        let (qn, xn) = match self.params.metric {
-            Metric::Cosine => (self.norms[i], self.norms[j]),
-            _ => (0.0, 0.0),
-        };
-        exact_key(
-            self.params.metric,
-            self.data.row(i),
-            self.data.row(j),
-            qn,
-            xn,
-        )
+        let (q, x) = (self.data.row(i), self.data.row(j));
+        exact_key(self.params.metric, q, x, || (self.norms[i], self.norms[j]))
     }
 }
 

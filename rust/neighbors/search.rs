@@ -68,17 +68,9 @@ impl<T: Real> Search<'_, '_, T> {
 
     /// The exact ranking value of data row `j` for query row `i` (smaller is nearer).
     pub(super) fn exact(&self, i: usize, j: usize) -> f64 {
-        let (qn, xn) = match self.prep.metric {
-            Metric::Cosine => (self.prep.query_norm(i), self.prep.data_norms[j]),
-            _ => (0.0, 0.0),
-        };
-        exact_key(
-            self.prep.metric,
-            self.query.row(i),
-            self.data.row(j),
-            qn,
-            xn,
-        )
+        let (q, x) = (self.query.row(i), self.data.row(j));
+        let norms = || (self.prep.query_norm(i), self.prep.data_norms[j]);
+        exact_key(self.prep.metric, q, x, norms)
     }
 
     /// The reported value for an exact ranking value.
