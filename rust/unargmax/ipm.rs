@@ -8,8 +8,9 @@
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
+use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use super::lp::{LpSolution, Row};
 
@@ -61,14 +62,16 @@ impl Lp {
 
     /// `G y` (dense rows, then bound rows).
     fn apply(&self, y: &[f64]) -> Vec<f64> {
-        let mut out = vec![0.0; self.m()];
-        for (j, &yj) in y.iter().enumerate() {
-            if yj != 0.0 {
-                for (o, &gv) in out.iter_mut().zip(self.g.col_as_slice(j)) {
-                    *o += gv * yj;
-                }
-            }
-        }
+        let m = self.m();
+        let mut out = vec![0.0; m];
+        matmul(
+            MatMut::from_column_major_slice_mut(&mut out, m, 1),
+            Accum::Replace,
+            self.g.as_ref(),
+            MatRef::from_column_major_slice(y, self.n, 1),
+            1.0,
+            Par::Seq,
+        );
         out.extend(self.bounds.iter().map(|&(v, s, _)| s * y[v]));
         out
     }
@@ -76,9 +79,15 @@ impl Lp {
     /// `G^T u` for `u` over all rows.
     fn apply_t(&self, u: &[f64]) -> Vec<f64> {
         let m = self.m();
-        let mut out: Vec<f64> = (0..self.n)
-            .map(|j| dot(self.g.col_as_slice(j), &u[..m]))
-            .collect();
+        let mut out = vec![0.0; self.n];
+        matmul(
+            MatMut::from_column_major_slice_mut(&mut out, self.n, 1),
+            Accum::Replace,
+            self.g.transpose(),
+            MatRef::from_column_major_slice(&u[..m], m, 1),
+            1.0,
+            Par::Seq,
+        );
         for (&(v, s, _), &ub) in self.bounds.iter().zip(&u[m..]) {
             out[v] += s * ub;
         }
@@ -169,7 +178,12 @@ fn max_step(v: &[f64], dv: &[f64]) -> f64 {
 }
 
 /// Solve the working-set LP; `None` when the iteration does not converge.
-pub(super) fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
+///
+/// With `early = Some(t_min)` the iteration also stops at the first primal-feasible iterate
+/// whose `t` exceeds both `t_min` and the duality gap (so `t >= t* / 2`): a candidate witness
+/// that proves `t* > 0` on the working set, without the last Newton steps; `mu` of such an
+/// answer is not converged (no certificate can exist when `t* > 0`).
+pub(super) fn solve(rows: &[Row], d: usize, homog: bool, early: Option<f64>) -> Option<LpSolution> {
     let lp = Lp::new(rows, d, homog);
     let (m, n) = (lp.m(), lp.n);
     let total = m + lp.bounds.len();
@@ -207,13 +221,24 @@ pub(super) fn solve(rows: &[Row], d: usize, homog: bool) -> Option<LpSolution> {
         // kept as the best so far (the dual residual can stall at the rounding level of the
         // ill-conditioned late steps; the multipliers are polished and checked downstream).
         let dual = inf(&rd);
-        if inf(&rp) <= TOL * hnorm && gap <= TOL * (1.0 + pobj.abs()) {
-            let sol = || LpSolution {
-                x: y[..d].to_vec(),
-                s: if homog { y[d] } else { 0.0 },
-                t: y[n - 1],
-                mu: lam[..m].to_vec(),
-            };
+        let sol = || LpSolution {
+            x: y[..d].to_vec(),
+            s: if homog { y[d] } else { 0.0 },
+            t: y[n - 1],
+            mu: lam[..m].to_vec(),
+            converged: true,
+        };
+        let feasible = inf(&rp) <= TOL * hnorm;
+        if let Some(t_min) = early {
+            let t = y[n - 1];
+            if feasible && t > t_min && gap <= t {
+                return Some(LpSolution {
+                    converged: false,
+                    ..sol()
+                });
+            }
+        }
+        if feasible && gap <= TOL * (1.0 + pobj.abs()) {
             if dual <= TOL {
                 return Some(sol());
             }
