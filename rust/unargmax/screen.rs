@@ -271,39 +271,124 @@ fn scan<'q, T: Real + 'q>(
                     let rhs = MatRef::from_column_major_slice(&data[c0 * d..(c0 + db) * d], d, db);
                     let dst = MatMut::from_row_major_slice_mut(&mut tile[..qb * db], qb, db);
                     matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
-                    let nb = &norms_t[c0..c0 + db];
-                    for (r, &k) in cls.iter().enumerate() {
-                        let g = &tile[r * db..(r + 1) * db];
-                        let e = ek[r];
-                        let (gmax, ratio) = &mut acc[r];
-                        // Largest certified upper bound of H_kj, the diagonal excluded.
-                        let mut m = T::from_f64(*gmax);
-                        for (jj, (&gj, &nj)) in g.iter().zip(nb).enumerate() {
-                            let key = gj + e * nj;
-                            if key > m && c0 + jj != k {
-                                m = key;
-                            }
-                        }
-                        *gmax = m.to_f64();
-                        if let Some(b) = p.b.filter(|_| bias) {
-                            // Branch-free (the sign of b_j - b_k is unpredictable): rows with
-                            // b_j <= b_k, among them k itself, contribute -inf.
-                            let (bk, h) = (b[k], hkk[r0 + r]);
-                            let mut best = *ratio;
-                            for ((&gj, &nj), &bj) in g.iter().zip(nb).zip(&b[c0..c0 + db]) {
-                                let (diff, den) = (bj - bk, h - (gj + e * nj).to_f64());
-                                let q = if den > 0.0 { diff / den } else { f64::INFINITY };
-                                best = best.max(if diff > 0.0 { q } else { f64::NEG_INFINITY });
-                            }
-                            *ratio = best;
-                        }
-                    }
+                    let t = Tile {
+                        tile: &tile[..qb * db],
+                        nb: &norms_t[c0..c0 + db],
+                        c0,
+                        cls,
+                        ek: &ek,
+                        hkk: &hkk[r0..r0 + qb],
+                        b: p.b.filter(|_| bias),
+                    };
+                    scan_tile(&t, acc);
                     monitor.advance(1);
                 }
                 Ok(())
             },
         )?;
     Ok(out)
+}
+
+/// One tile of the screen: `tile[r][jj] = H_{cls[r], c0 + jj}` with the data rows' norms `nb`,
+/// the classes' key errors `ek` and lower bounds `hkk` of `H_kk`, and the bias when it matters.
+struct Tile<'a, T> {
+    tile: &'a [T],
+    nb: &'a [T],
+    c0: usize,
+    cls: &'a [usize],
+    ek: &'a [T],
+    hkk: &'a [f64],
+    b: Option<&'a [f64]>,
+}
+
+crate::widest! {
+    /// [`scan_tile_generic`] compiled for the widest vector unit the CPU has (maxima are exact,
+    /// so every path gives the same bits).
+    fn scan_tile<T: Real>(t: &Tile<'_, T>, acc: &mut [(f64, f64)]) -> ();
+    generic scan_tile_generic, avx512 scan_tile_avx512, avx2 scan_tile_avx2
+}
+
+/// Scan one tile into the per-class accumulators: the largest certified upper bound
+/// `H_kj + e_k n_j` of the row, its own column excluded, and with a bias the largest
+/// `(b_j - b_k) / (H_kk - H_kj)` over rows with `b_j > b_k` (lanes of eight, so the loops
+/// vectorise; a maximum is exact in any order).
+#[inline(always)]
+fn scan_tile_generic<T: Real>(t: &Tile<'_, T>, acc: &mut [(f64, f64)]) {
+    let Tile {
+        tile,
+        nb,
+        c0,
+        cls,
+        ek,
+        hkk,
+        b,
+    } = *t;
+    const L: usize = 8;
+    let db = nb.len();
+    for (r, &k) in cls.iter().enumerate() {
+        let g = &tile[r * db..(r + 1) * db];
+        let e = ek[r];
+        let (gmax, ratio) = &mut acc[r];
+        // Largest certified upper bound of H_kj, the diagonal excluded.
+        let max_key = |g: &[T], nb: &[T], start: T| -> T {
+            let mut lanes = [start; L];
+            let (cg, cn) = (g.chunks_exact(L), nb.chunks_exact(L));
+            let mut m = start;
+            for (&gj, &nj) in cg.remainder().iter().zip(cn.remainder()) {
+                let key = gj + e * nj;
+                m = if key > m { key } else { m };
+            }
+            for (pg, pn) in cg.zip(cn) {
+                for i in 0..L {
+                    let key = pg[i] + e * pn[i];
+                    lanes[i] = if key > lanes[i] { key } else { lanes[i] };
+                }
+            }
+            lanes.iter().fold(m, |a, &v| if v > a { v } else { a })
+        };
+        let m = T::from_f64(*gmax);
+        let m = match k.checked_sub(c0).filter(|&kk| kk < db) {
+            Some(kk) => {
+                let m = max_key(&g[..kk], &nb[..kk], m);
+                max_key(&g[kk + 1..], &nb[kk + 1..], m)
+            }
+            None => max_key(g, nb, m),
+        };
+        *gmax = m.to_f64();
+        if let Some(b) = b {
+            // Rows with b_j <= b_k, among them k itself, contribute -inf.
+            let (bk, h) = (b[k], hkk[r]);
+            let b = &b[c0..c0 + db];
+            let term = |gj: T, nj: T, bj: f64| -> f64 {
+                let (diff, den) = (bj - bk, h - (gj + e * nj).to_f64());
+                let q = if den > 0.0 { diff / den } else { f64::INFINITY };
+                if diff > 0.0 {
+                    q
+                } else {
+                    f64::NEG_INFINITY
+                }
+            };
+            let mut lanes = [*ratio; L];
+            let (cg, cn, cb) = (g.chunks_exact(L), nb.chunks_exact(L), b.chunks_exact(L));
+            let mut best = *ratio;
+            for ((&gj, &nj), &bj) in cg
+                .remainder()
+                .iter()
+                .zip(cn.remainder())
+                .zip(cb.remainder())
+            {
+                let v = term(gj, nj, bj);
+                best = if v > best { v } else { best };
+            }
+            for ((pg, pn), pb) in cg.zip(cn).zip(cb) {
+                for i in 0..L {
+                    let v = term(pg[i], pn[i], pb[i]);
+                    lanes[i] = if v > lanes[i] { v } else { lanes[i] };
+                }
+            }
+            *ratio = lanes.iter().fold(best, |a, &v| if v > a { v } else { a });
+        }
+    }
 }
 
 /// Choose `alpha` from the scan's two numbers and bound the margin of `alpha x_k` from below;
