@@ -46,6 +46,21 @@ def instance(V, d, planted, seed=0, kind="gaussian"):
     return W, np.sort(ids)
 
 
+def cached_instance(folder, V, d, planted, kind):
+    """:func:`instance`, kept in ``folder`` (when given) for the next run: the vocabulary-like
+    head of 50,257 x 768 takes minutes to generate."""
+    if folder is None:
+        return instance(V, d, planted, kind=kind)
+    path = os.path.join(folder, f"{kind}_{V}x{d}_{planted}.npz")
+    if os.path.exists(path):
+        with np.load(path) as z:
+            return z["W"], z["planted"]
+    W, ids = instance(V, d, planted, kind=kind)
+    os.makedirs(folder, exist_ok=True)
+    np.savez(path, W=W, planted=ids)
+    return W, ids
+
+
 def reference_heuristic(W, b, k, patience=100):
     """`candidate_is_bounded` / braid_swap: True when a witness is found."""
     x = W[k].astype(np.float64)
@@ -96,11 +111,16 @@ def main():
     ap.add_argument("--kind", choices=("gaussian", "vocab"), default="gaussian")
     ap.add_argument("--bias", action="store_true")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="folder keeping the generated instances (.npz), reused by later runs",
+    )
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}, threads: {args.threads or 'all'}")
     for size in args.sizes.split(","):
         V, d = (int(v) for v in size.lower().split("x"))
-        W, planted = instance(V, d, args.planted, kind=args.kind)
+        W, planted = cached_instance(args.cache, V, d, args.planted, args.kind)
         rng = np.random.default_rng(2)
         b = (0.1 * rng.standard_normal(V)).astype(np.float32) if args.bias else np.zeros(V)
         print(

@@ -7,19 +7,22 @@
 //! ||w_j||` turns the tile values into certified bounds, so a class that passes is proven
 //! argmaxable with a margin that is a rigorous lower bound, without another pass over W.
 //!
-//! [`whitened`] repeats the pass for the classes left open with the whitened (LDA-like) direction
-//! `x_k = (Sigma + eps I)^-1 (w_k - mu)`, `mu` the row mean and `Sigma` the row covariance:
+//! [`whitened`] repeats the pass with the whitened (LDA-like) direction
+//! `x_k ~ (Sigma + eps I)^-1 (w_k - mu)`, `mu` the row mean and `Sigma` the row covariance:
 //! `z_k - z_j = (w_k - w_j).x + b_k - b_j` does not involve `mu`, so a passing `alpha x_k` is a
-//! witness of the original problem, certified by the same rounding bound as the plain screen
-//! (its margin is likewise a rigorous lower bound). No per-class f64 re-check over W follows:
-//! on real-looking heads (a common offset) most classes pass here, and V matvecs over W cost
-//! far more than the GEMM.
+//! witness of the original problem. With `Sigma + eps I = L L^T` and the whitened rows
+//! `u_j = L^-1 (w_j - mu)` (rounded to the input precision), `x_k = L^-T u_k` and the scores
+//! that matter are the Gram matrix `u_j . u_k`: symmetric, so when every class is screened each
+//! GEMM tile above the block diagonal serves both of its blocks (half the flops of `W X^T`).
+//! The rounding of `u_j` and of `x_k` enters the same rigorous bound, so its margin is likewise
+//! a rigorous lower bound. No per-class f64 re-check over W follows: on real-looking heads (a
+//! common offset) most classes pass here, and V matvecs over W cost far more than the GEMM.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::check::{dot_abs, Problem, U64};
+use super::check::{Problem, U64};
 use super::ipm;
 use crate::monitor::Monitor;
 use crate::real::Real;
@@ -61,7 +64,17 @@ pub(crate) fn screen<T: Real>(
         .map(|&k| p.norms[k] * p.norms[k] * (1.0 - 4.0 * (d as f64 + 2.0) * U64))
         .collect();
     let qnorm: Vec<f64> = classes.iter().map(|&k| p.norms[k]).collect();
-    let out = scan(p, classes, |r| p.row(classes[r]), &gkk, &qnorm, monitor)?;
+    let norms_t: Vec<T> = p.norms.iter().map(|&n| T::from_f64(n)).collect();
+    let out = scan(
+        p,
+        p.w.data,
+        &norms_t,
+        classes,
+        |r| p.row(classes[r]),
+        &gkk,
+        &qnorm,
+        monitor,
+    )?;
     let (nmax, bmax) = extremes(p);
     Ok(classes
         .iter()
@@ -76,17 +89,110 @@ pub(crate) fn screen<T: Real>(
 /// A witness and a rigorous lower bound of its margin.
 pub(crate) type Checked = (Vec<f64>, f64);
 
-/// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes.
+/// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes: with every class,
+/// the tiles on and above the block diagonal of the symmetric Gram matrix.
 pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
     if n_classes == 0 {
         0
+    } else if n_classes == v {
+        (0..v)
+            .step_by(QUERY_BLOCK)
+            .map(|r0| (v - r0).div_ceil(DATA_BLOCK))
+            .sum()
     } else {
         n_tiles(n_classes, v)
     }
 }
 
-/// Try the whitened witness `alpha (Sigma + eps I)^-1 (w_k - mu)` for `classes`; per class a
-/// certified witness with its margin lower bound, or `None`.
+/// The rows of W in whitened coordinates: `u_j = fl_T(L^-1 (w_j - mu))` with
+/// `Sigma + eps I = L L^T`, and per row the bounds the screen needs.
+struct Whitened<T> {
+    /// `u_j`, row-major `V x d`, in the working precision.
+    u: Vec<T>,
+    /// `R = fl_T(L^-T)`, row-major `d x d`: the witness of class `k` is `alpha R u_k`.
+    r: Vec<T>,
+    /// `||R||_F`, rounded up.
+    r_fro: f64,
+    /// `||u_j||` (of the rounded `u_j`, in f64, rounded up).
+    norm: Vec<f64>,
+    /// `eps_j >= ||u_j - R^T (w_j - mu)||`: the rounding of `u_j` against the exact product.
+    err: Vec<f64>,
+}
+
+/// Whiten the rows: one f64 GEMM per block of rows, rounded to `T`.
+fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
+    let (v, d) = (p.v(), p.d());
+    let (mu, l_inv_t) = whitening(p)?;
+    let r: Vec<T> = l_inv_t.iter().map(|&x| T::from_f64(x)).collect();
+    let rf: Vec<f64> = r.iter().map(|x| x.to_f64()).collect();
+    let r_fro = rf.iter().map(|x| x * x).sum::<f64>().sqrt() * (1.0 + 4.0 * d as f64 * U64);
+    let mu_norm = mu.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let uf = T::UNIT_ROUNDOFF;
+    let mut u = vec![T::ZERO; v * d];
+    let mut norm = vec![0.0; v];
+    let mut err = vec![0.0; v];
+    u.par_chunks_mut(QUERY_BLOCK * d)
+        .zip(norm.par_chunks_mut(QUERY_BLOCK))
+        .zip(err.par_chunks_mut(QUERY_BLOCK))
+        .enumerate()
+        .for_each(|(blk, ((out, nrm), er))| {
+            let rows = nrm.len();
+            let j0 = blk * QUERY_BLOCK;
+            let centred: Vec<f64> = (j0..j0 + rows)
+                .flat_map(|j| p.row(j).iter().zip(&mu).map(|(w, m)| w.to_f64() - m))
+                .collect();
+            let mut x = vec![0.0; centred.len()];
+            // u_j^T = c_j^T R (R = L^-T), i.e. u_j = R^T c_j = L^-1 c_j.
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut x, rows, d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&centred, rows, d),
+                MatRef::from_row_major_slice(&rf, d, d),
+                1.0,
+                Par::Seq,
+            );
+            for i in 0..rows {
+                let xi = &x[i * d..(i + 1) * d];
+                let c_norm = centred[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|c| c * c)
+                    .sum::<f64>()
+                    .sqrt();
+                let x_norm = xi.iter().map(|c| c * c).sum::<f64>().sqrt();
+                let ui = &mut out[i * d..(i + 1) * d];
+                ui.iter_mut()
+                    .zip(xi)
+                    .for_each(|(o, &v)| *o = T::from_f64(v));
+                let n2: f64 = ui.iter().map(|v| v.to_f64() * v.to_f64()).sum();
+                nrm[i] = n2.sqrt() * (1.0 + 4.0 * (d as f64 + 2.0) * U64);
+                // |fl_T(x) - x| <= u_T |x|; |x - R^T c| <= gamma_d |R|^T |c|; |c - (w - mu)|
+                // <= u |w - mu|: each norm bounded through ||R||_F, doubled for the norms'
+                // own rounding.
+                let w_norm = p.norms[j0 + i];
+                er[i] = 1.01
+                    * (uf * x_norm
+                        + 2.0 * (d as f64 + 2.0) * U64 * r_fro * (c_norm + w_norm + mu_norm));
+            }
+        });
+    Some(Whitened {
+        u,
+        r,
+        r_fro,
+        norm,
+        err,
+    })
+}
+
+/// Try the whitened witness for `classes`: `x_k = R u_k`, about `(Sigma + eps I)^-1 (w_k - mu)`
+/// (`Sigma`, `mu` the row covariance and mean), scaled by `alpha`; per class a certified
+/// witness with its margin lower bound, or `None`.
+///
+/// With `e_j = u_j - R^T (w_j - mu)` (bounded by `eps_j`), `(w_k - w_j).x_k = H_kk - H_kj`
+/// exactly for `H_kj = u_j.u_k - e_j.u_k`: the mean drops out. So the scores are the Gram
+/// matrix of the whitened rows, which is symmetric: with every class asked for, one GEMM tile
+/// serves both of its blocks (half the flops), scanned along its rows and its columns. The
+/// keys bound `H_kj` from above by the GEMM's rounding `gamma ||u_k|| ||u_j||` plus
+/// `eps_j ||u_k||`, and the margin bound pays for the rounding of `x_k = R u_k` in f64.
 pub(crate) fn whitened<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
@@ -95,62 +201,84 @@ pub(crate) fn whitened<T: Real>(
     if classes.is_empty() {
         return Ok(Vec::new());
     }
-    let d = p.d();
-    let Some((mu, m_inv)) = whitening(p) else {
+    let (v, d) = (p.v(), p.d());
+    let Some(wh) = whiten_rows(p) else {
         return Ok((0..classes.len()).map(|_| None).collect());
     };
-    // x_k = M (w_k - mu) by one f64 GEMM per block of classes, rounded to T for the scan; the
-    // witness is exactly this vector (times alpha, in f64), so the bounds below hold for it.
-    let mut xs = vec![T::ZERO; classes.len() * d];
-    xs.par_chunks_mut(QUERY_BLOCK * d)
+    let gamma = 2.0 * (d as f64 + 4.0) * T::UNIT_ROUNDOFF;
+    let gam64 = 2.0 * (d as f64 + 2.0) * U64;
+    // Per row (as a data row): the key's norm factor n_j = ||u_j|| + eps_j / gamma.
+    let nb: Vec<T> = (0..v)
+        .map(|j| T::from_f64((wh.norm[j] + wh.err[j] / gamma) * (1.0 + 1e-6)))
+        .collect();
+    // Per row (as a class): a lower bound of H_kk = ||u_k||^2 - e_k.u_k.
+    let urow = |k: usize| &wh.u[k * d..(k + 1) * d];
+    let hkk_of = |k: usize| -> f64 {
+        let n2: f64 = urow(k).iter().map(|v| v.to_f64() * v.to_f64()).sum();
+        n2 * (1.0 - gam64) - wh.err[k] * wh.norm[k]
+    };
+    let out = if classes.len() == v {
+        let hkk: Vec<f64> = (0..v).map(hkk_of).collect();
+        let all = scan_symmetric(p, &wh.u, &nb, &hkk, &wh.norm, monitor)?;
+        classes.iter().map(|&k| all[k]).collect()
+    } else {
+        let hkk: Vec<f64> = classes.iter().map(|&k| hkk_of(k)).collect();
+        let qnorm: Vec<f64> = classes.iter().map(|&k| wh.norm[k]).collect();
+        scan(
+            p,
+            &wh.u,
+            &nb,
+            classes,
+            |r| urow(classes[r]),
+            &hkk,
+            &qnorm,
+            monitor,
+        )?
+    };
+    let (nmax, bmax) = extremes(p);
+    let rf: Vec<f64> = wh.r.iter().map(|x| x.to_f64()).collect();
+    // x_k = R u_k in f64, one GEMM per block of classes (as the classes come, so a range of
+    // whole blocks gets the bits of the full run); its rounding (gamma_d ||R||_F ||u_k||)
+    // moves every margin by at most (||w_k|| + ||w_j||) times that: covered by inflating the
+    // norm that `outcome` charges its re-check allowance to (8 (d + 2) u per unit norm).
+    let mut found: Vec<Option<Checked>> = vec![None; classes.len()];
+    found
+        .par_chunks_mut(QUERY_BLOCK)
         .zip(classes.par_chunks(QUERY_BLOCK))
-        .for_each(|(out, cls)| {
-            let centred: Vec<f64> = cls
+        .zip(out.par_chunks(QUERY_BLOCK))
+        .for_each(|((dst, cls), o)| {
+            let u: Vec<f64> = cls
                 .iter()
-                .flat_map(|&k| p.row(k).iter().zip(&mu).map(|(w, m)| w.to_f64() - m))
+                .flat_map(|&k| urow(k).iter().map(|v| v.to_f64()))
                 .collect();
-            let mut x = vec![0.0; centred.len()];
+            let mut x = vec![0.0; u.len()];
             matmul(
                 MatMut::from_row_major_slice_mut(&mut x, cls.len(), d),
                 Accum::Replace,
-                MatRef::from_row_major_slice(&centred, cls.len(), d),
-                MatRef::from_row_major_slice(&m_inv, d, d),
+                MatRef::from_row_major_slice(&u, cls.len(), d),
+                MatRef::from_row_major_slice(&rf, d, d).transpose(),
                 1.0,
                 Par::Seq,
             );
-            out.iter_mut()
-                .zip(&x)
-                .for_each(|(o, v)| *o = T::from_f64(*v));
+            for (r, &k) in cls.iter().enumerate() {
+                let x = &x[r * d..(r + 1) * d];
+                let x_norm = x.iter().map(|a| a * a).sum::<f64>().sqrt() * (1.0 + gam64)
+                    + wh.r_fro * wh.norm[k];
+                let x_inf = x.iter().fold(0.0f64, |a, v| a.max(v.abs())) * (1.0 + gam64)
+                    + gam64 * wh.r_fro * wh.norm[k];
+                let oc = outcome(p, k, hkk_of(k), x_norm, x_inf, o[r], nmax, bmax);
+                dst[r] = oc
+                    .witness
+                    .map(|(alpha, lb)| (x.iter().map(|v| alpha * v).collect(), lb));
+            }
         });
-    let q = |r: usize| &xs[r * d..(r + 1) * d];
-    let gam64 = 2.0 * (d as f64 + 2.0) * U64;
-    let (mut hkk, mut qnorm, mut qinf) = (Vec::new(), Vec::new(), Vec::new());
-    for (r, &k) in classes.iter().enumerate() {
-        let xf: Vec<f64> = q(r).iter().map(|v| v.to_f64()).collect();
-        let (h, s) = dot_abs(p.row(k), &xf);
-        hkk.push(h - gam64 * s - U64 * h.abs());
-        let nn: f64 = xf.iter().map(|v| v * v).sum();
-        qnorm.push(nn.sqrt() * (1.0 + 4.0 * (d as f64 + 2.0) * U64));
-        qinf.push(xf.iter().fold(0.0f64, |a, v| a.max(v.abs())));
-    }
-    let out = scan(p, classes, q, &hkk, &qnorm, monitor)?;
-    let (nmax, bmax) = extremes(p);
-    Ok(classes
-        .iter()
-        .enumerate()
-        .map(|(r, &k)| {
-            let o = outcome(p, k, hkk[r], qnorm[r], qinf[r], out[r], nmax, bmax);
-            o.witness.map(|(alpha, lb)| {
-                let x: Vec<f64> = q(r).iter().map(|v| alpha * v.to_f64()).collect();
-                (x, lb)
-            })
-        })
-        .collect())
+    Ok(found)
 }
 
-/// The row mean (f64) and `M = (Sigma + eps I)^-1` (row-major; symmetric up to rounding) of the
-/// row covariance with a small ridge, summed over fixed row chunks in a fixed order; `None` if no
-/// ridge makes it positive definite in floating point (overflow).
+/// The row mean (f64) and `L^-T` (row-major, upper triangular) for the Cholesky factor
+/// `Sigma + eps I = L L^T` of the row covariance with a small ridge, summed over fixed row
+/// chunks in a fixed order; `None` if no ridge makes it positive definite in floating point
+/// (overflow).
 fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
     let (v, d) = (p.v(), p.d());
     let chunks: Vec<usize> = (0..v).step_by(COV_BLOCK).collect();
@@ -208,10 +336,15 @@ fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
         let mut l = Mat::<f64>::from_fn(d, d, |a, b| cov[(a, b)] / v as f64);
         (0..d).for_each(|i| l[(i, i)] += eps);
         if ipm::cholesky(&mut l).is_some() && (0..d).all(|i| l[(i, i)].is_finite()) {
+            // L^-1 by a forward solve of the identity; L^-T row-major is L^-1 column-major.
             let mut inv = Mat::<f64>::identity(d, d);
-            ipm::solve_chol_many(&l, inv.as_mut());
-            let m_inv = (0..d).flat_map(|c| inv.col_as_slice(c).to_vec()).collect();
-            return Some((mu, m_inv));
+            faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                l.as_ref(),
+                inv.as_mut(),
+                Par::Seq,
+            );
+            let l_inv_t = (0..d).flat_map(|c| inv.col_as_slice(c).to_vec()).collect();
+            return Some((mu, l_inv_t));
         }
         eps = (eps * 100.0).max(1e-300);
     }
@@ -225,12 +358,16 @@ fn extremes<T: Real>(p: &Problem<'_, T>) -> (f64, f64) {
     (nmax, bmax)
 }
 
-/// One blocked GEMM of the query vectors `query(r)` (one per class) against all rows of W:
-/// per class the largest certified upper bound of `H_kj = w_j . x_k` over `j != k` and, with a
-/// bias, the largest `(b_j - b_k) / (H_kk - H_kj)`. `hkk` are lower bounds of `H_kk`, `qnorm`
-/// upper bounds of `||x_k||`.
+/// One blocked GEMM of the query vectors `query(r)` (one per class) against all rows of `data`
+/// (`V x d`, W or its whitened rows): per class the largest certified upper bound
+/// `H_kj + e_k nb_j` of `H_kj = data_j . x_k` over `j != k`, with `e_k` the GEMM's rounding per
+/// unit of `nb_j` (`gamma qnorm_k`), and with a bias the largest `(b_j - b_k) / (H_kk - H_kj)`.
+/// `hkk` are lower bounds of `H_kk`, `qnorm` upper bounds of `||x_k||`.
+#[allow(clippy::too_many_arguments)]
 fn scan<'q, T: Real + 'q>(
     p: &Problem<'_, T>,
+    data: &[T],
+    nb: &[T],
     classes: &[usize],
     query: impl Fn(usize) -> &'q [T] + Sync,
     hkk: &[f64],
@@ -241,8 +378,6 @@ fn scan<'q, T: Real + 'q>(
     let bias = p.has_bias();
     // Rounding of a d-term dot product in T, doubled, plus the rounding of forming the key in T.
     let gamma = 2.0 * (d as f64 + 4.0) * T::UNIT_ROUNDOFF;
-    let norms_t: Vec<T> = p.norms.iter().map(|&n| T::from_f64(n)).collect();
-    let data = p.w.data;
     let mut out = vec![(f64::NEG_INFINITY, f64::NEG_INFINITY); classes.len()];
     out.par_chunks_mut(QUERY_BLOCK)
         .enumerate()
@@ -273,7 +408,7 @@ fn scan<'q, T: Real + 'q>(
                     matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
                     let t = Tile {
                         tile: &tile[..qb * db],
-                        nb: &norms_t[c0..c0 + db],
+                        nb: &nb[c0..c0 + db],
                         c0,
                         cls,
                         ek: &ek,
@@ -287,6 +422,90 @@ fn scan<'q, T: Real + 'q>(
             },
         )?;
     Ok(out)
+}
+
+/// [`scan`] of every row against every row for a symmetric `H` (`H_kj = data_k . data_j`):
+/// only the tiles on and above the block diagonal, each scanned along its rows (the classes of
+/// its row block) and, transposed, along its columns. Per task a running maximum over all
+/// classes, merged by maxima (exact in any order, so deterministic whatever the threads).
+fn scan_symmetric<T: Real>(
+    p: &Problem<'_, T>,
+    data: &[T],
+    nb: &[T],
+    hkk: &[f64],
+    qnorm: &[f64],
+    monitor: &Monitor,
+) -> Result<Vec<(f64, f64)>> {
+    let (v, d) = (p.v(), p.d());
+    let b = p.b.filter(|_| p.has_bias());
+    let gamma = 2.0 * (d as f64 + 4.0) * T::UNIT_ROUNDOFF;
+    let ek: Vec<T> = qnorm
+        .iter()
+        .map(|&q| T::from_f64(gamma * q * (1.0 + 1e-6)))
+        .collect();
+    let all: Vec<usize> = (0..v).collect();
+    let blocks: Vec<usize> = (0..v).step_by(QUERY_BLOCK).collect();
+    let empty = || vec![(f64::NEG_INFINITY, f64::NEG_INFINITY); v];
+    let merge = |mut a: Vec<(f64, f64)>, b: Vec<(f64, f64)>| {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.0 = x.0.max(y.0);
+            x.1 = x.1.max(y.1);
+        }
+        a
+    };
+    blocks
+        .par_iter()
+        .try_fold(
+            || {
+                (
+                    empty(),
+                    vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(v)],
+                    vec![T::ZERO; QUERY_BLOCK * DATA_BLOCK.min(v)],
+                )
+            },
+            |(mut acc, mut tile, mut tr), &r0| -> Result<_> {
+                let qb = QUERY_BLOCK.min(v - r0);
+                let lhs = MatRef::from_row_major_slice(&data[r0 * d..(r0 + qb) * d], qb, d);
+                for c0 in (r0..v).step_by(DATA_BLOCK) {
+                    monitor.check()?;
+                    let db = DATA_BLOCK.min(v - c0);
+                    let rhs = MatRef::from_column_major_slice(&data[c0 * d..(c0 + db) * d], d, db);
+                    let dst = MatMut::from_row_major_slice_mut(&mut tile[..qb * db], qb, db);
+                    matmul(dst, Accum::Replace, lhs, rhs, T::from_f64(1.0), Par::Seq);
+                    // Along the rows: classes r0.., data rows c0...
+                    let rows = Tile {
+                        tile: &tile[..qb * db],
+                        nb: &nb[c0..c0 + db],
+                        c0,
+                        cls: &all[r0..r0 + qb],
+                        ek: &ek[r0..r0 + qb],
+                        hkk: &hkk[r0..r0 + qb],
+                        b,
+                    };
+                    scan_tile(&rows, &mut acc[r0..r0 + qb]);
+                    // Along the columns: classes c0.., data rows r0...
+                    for (r, row) in tile[..qb * db].chunks_exact(db).enumerate() {
+                        for (jj, &g) in row.iter().enumerate() {
+                            tr[jj * qb + r] = g;
+                        }
+                    }
+                    let cols = Tile {
+                        tile: &tr[..qb * db],
+                        nb: &nb[r0..r0 + qb],
+                        c0: r0,
+                        cls: &all[c0..c0 + db],
+                        ek: &ek[c0..c0 + db],
+                        hkk: &hkk[c0..c0 + db],
+                        b,
+                    };
+                    scan_tile(&cols, &mut acc[c0..c0 + db]);
+                    monitor.advance(1);
+                }
+                Ok((acc, tile, tr))
+            },
+        )
+        .map(|r| r.map(|(acc, _, _)| acc))
+        .try_reduce(empty, |a, b| Ok(merge(a, b)))
 }
 
 /// One tile of the screen: `tile[r][jj] = H_{cls[r], c0 + jj}` with the data rows' norms `nb`,
@@ -562,5 +781,68 @@ mod tests {
         assert!(whitened(&problem(&SQ, 2, None, None), &[], &Monitor::new())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn whitened_screen_of_every_class_uses_the_symmetric_scan_and_agrees() {
+        // V = 2300 spans 9 query blocks and two data blocks; rows with a common offset and
+        // unequal scales, plus interior mixtures.
+        let (v, d) = (2300, 6);
+        let mut w: Vec<f64> = lcg(41, v * d)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 3.0 + x * (1.0 + (i % d) as f64))
+            .collect();
+        for m in 0..5 {
+            for i in 0..d {
+                w[m * d + i] = 0.5 * (w[(m + 100) * d + i] + w[(m + 300) * d + i]);
+            }
+        }
+        let b: Vec<f64> = lcg(42, v).iter().map(|x| 0.05 * x).collect();
+        // The query block at 0 sees two data blocks (from 0 and 2048), the eight others one.
+        assert_eq!(n_tiles_whitened(v, v), 2 + 8);
+        for bias in [None, Some(b.as_slice())] {
+            let p = problem(&w, d, bias, None);
+            let all: Vec<usize> = (0..v).collect();
+            let full = whitened(&p, &all, &Monitor::new()).unwrap();
+            // The same answers for the classes in another order, and for ranges of whole query
+            // blocks (the scan over all rows, not the symmetric one: `scale.unargmaxable`'s
+            // ranges); single classes go through matrix-vector products, whose rounding
+            // differs in the last bits.
+            let rev: Vec<usize> = (0..v).rev().collect();
+            let back = whitened(&p, &rev, &Monitor::new()).unwrap();
+            for (lo, hi) in [(0, 256), (256, 768), (2048, v)] {
+                let range: Vec<usize> = (lo..hi).collect();
+                let part = whitened(&p, &range, &Monitor::new()).unwrap();
+                assert_eq!(part, full[lo..hi], "classes {lo}..{hi}");
+            }
+            let one = whitened(&p, &[444], &Monitor::new()).unwrap();
+            let (x, lb) = one[0]
+                .as_ref()
+                .zip(full[444].as_ref())
+                .map(|(a, b)| {
+                    let dx =
+                        a.0.iter()
+                            .zip(&b.0)
+                            .all(|(p, q)| (p - q).abs() <= 1e-12 * q.abs());
+                    (dx, (a.1 - b.1).abs() <= 1e-12 * b.1)
+                })
+                .unwrap();
+            assert!(x && lb);
+            let mut passed = 0;
+            for k in 0..v {
+                assert_eq!(back[v - 1 - k], full[k], "class {k}");
+                if let Some((x, lb)) = &full[k] {
+                    let m = winning_margin(&w, d, bias, k, x);
+                    assert!(*lb > 0.0 && m >= *lb, "class {k}: margin {m} below {lb}");
+                    passed += 1;
+                }
+            }
+            // In d = 6 most of the 2300 rows are interior; the hull's vertices pass.
+            assert!(passed >= 100, "{passed} passed");
+            if bias.is_none() {
+                assert!((0..5).all(|k| full[k].is_none()));
+            }
+        }
     }
 }
