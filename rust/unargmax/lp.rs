@@ -14,9 +14,9 @@
 //! topped up to `d / 2` rows a round with the nearly violated ones (with violated rows only, a
 //! class argmaxable by a hair took 17 rounds adding 2-12 rows each while the optimum barely
 //! moved; 9 rounds with them at 50,257 x 768). A round needs the exact optimum only when no
-//! witness exists: the interior-point method stops at the first feasible iterate whose `t`
-//! is positive and at least half the optimum (12-13 Newton steps instead of 17-20), and no
-//! certificate is attempted while `t > 0` (none can exist).
+//! witness exists: the interior-point method stops at the first iterate in the box whose
+//! value on the working set is positive and above its complementarity gap (4-6 Newton steps
+//! instead of 17-20), and no certificate is attempted while `t > 0` (none can exist).
 //! The LP's dual multipliers `mu` (clarabel's `z`: `sum_J mu_j = 1` from the `t` column) give
 //! `lambda_j ~ mu_j / n_j`; normalised, they certify unargmaxability when the f64 check of
 //! `sum lambda_j w_j - w_k` and `sum lambda_j b_j - b_k` passes. A certificate from a working set
