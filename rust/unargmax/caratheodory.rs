@@ -30,10 +30,23 @@ const RANK_TOL: f64 = 1e-11;
 /// Basis swaps between two fresh inversions of the basis matrix.
 const REFACTOR_EVERY: usize = 256;
 
-/// Reduce the support of the certificate `(indices, weights)` of class `k` to at most
-/// `rank([w_j - w_k; 1]) <= d + 1` entries. `None` when there is nothing to reduce or the linear
-/// algebra broke down; otherwise `(indices ascending, weights summing to one)`.
-pub(crate) fn reduce<T: Real>(
+crate::widest! {
+    /// Reduce the support of the certificate `(indices, weights)` of class `k` to at most
+    /// `rank([w_j - w_k; 1]) <= d + 1` entries. `None` when there is nothing to reduce or the
+    /// linear algebra broke down; otherwise `(indices ascending, weights summing to one)`.
+    /// Compiled for the widest vector unit the CPU has (the sweep's products and basis updates
+    /// are the same operations on every path, so the same bits).
+    pub(crate) fn reduce<T: Real>(
+        p: &Problem<'_, T>,
+        k: usize,
+        indices: &[usize],
+        weights: &[f64],
+    ) -> Option<(Vec<usize>, Vec<f64>)>;
+    generic reduce_generic, avx512 reduce_avx512, avx2 reduce_avx2
+}
+
+#[inline(always)]
+fn reduce_generic<T: Real>(
     p: &Problem<'_, T>,
     k: usize,
     indices: &[usize],
@@ -220,6 +233,7 @@ pub(crate) fn reduce<T: Real>(
 }
 
 /// Dot product with independent partial sums (vectorisable; fixed order, so deterministic).
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     const L: usize = 8;
     let mut acc = [0.0f64; L];
@@ -240,6 +254,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Replace basis column `i` by the column whose `B^-1 a = y`: row `i` of `B^-1` is divided by
 /// `y_i` and eliminated from the others.
+#[inline(always)]
 fn pivot(binv: &mut [f64], r: usize, y: &[f64], i: usize) {
     let inv = 1.0 / y[i];
     let (head, rest) = binv.split_at_mut(i * r);
