@@ -46,9 +46,17 @@ pub(crate) struct ScreenOutcome {
     pub start_alpha: f64,
 }
 
-/// Number of GEMM tiles the screen of `n_classes` classes runs (for progress totals).
+/// Number of GEMM tiles the screen of `n_classes` classes runs (for progress totals): with
+/// every class, the tiles on and above the block diagonal of the symmetric Gram matrix.
 pub(crate) fn n_tiles(n_classes: usize, v: usize) -> usize {
-    n_classes.div_ceil(QUERY_BLOCK) * v.div_ceil(DATA_BLOCK)
+    if n_classes == v {
+        (0..v)
+            .step_by(QUERY_BLOCK)
+            .map(|r0| (v - r0).div_ceil(DATA_BLOCK))
+            .sum()
+    } else {
+        n_classes.div_ceil(QUERY_BLOCK) * v.div_ceil(DATA_BLOCK)
+    }
 }
 
 /// Screen `classes` with `x = alpha * w_k`; the caller runs this inside the thread pool.
@@ -58,30 +66,35 @@ pub(crate) fn screen<T: Real>(
     monitor: &Monitor,
 ) -> Result<Vec<ScreenOutcome>> {
     let d = p.d();
-    // G_kk (f64, rounded down) and ||w_k||.
-    let gkk: Vec<f64> = classes
-        .iter()
-        .map(|&k| p.norms[k] * p.norms[k] * (1.0 - 4.0 * (d as f64 + 2.0) * U64))
-        .collect();
-    let qnorm: Vec<f64> = classes.iter().map(|&k| p.norms[k]).collect();
+    // G_kk (f64, rounded down); ||w_k|| bounds the keys' rounding.
+    let gkk_of = |k: usize| p.norms[k] * p.norms[k] * (1.0 - 4.0 * (d as f64 + 2.0) * U64);
     let norms_t: Vec<T> = p.norms.iter().map(|&n| T::from_f64(n)).collect();
-    let out = scan(
-        p,
-        p.w.data,
-        &norms_t,
-        classes,
-        |r| p.row(classes[r]),
-        &gkk,
-        &qnorm,
-        monitor,
-    )?;
+    let out = if classes.len() == p.v() {
+        // Every class: W W^T is symmetric, each tile above the block diagonal serves both.
+        let gkk: Vec<f64> = (0..p.v()).map(gkk_of).collect();
+        let all = scan_symmetric(p, p.w.data, &norms_t, &gkk, &p.norms, monitor)?;
+        classes.iter().map(|&k| all[k]).collect()
+    } else {
+        let gkk: Vec<f64> = classes.iter().map(|&k| gkk_of(k)).collect();
+        let qnorm: Vec<f64> = classes.iter().map(|&k| p.norms[k]).collect();
+        scan(
+            p,
+            p.w.data,
+            &norms_t,
+            classes,
+            |r| p.row(classes[r]),
+            &gkk,
+            &qnorm,
+            monitor,
+        )?
+    };
     let (nmax, bmax) = extremes(p);
     Ok(classes
         .iter()
-        .enumerate()
-        .map(|(r, &k)| {
+        .zip(out)
+        .map(|(&k, o)| {
             let qinf = p.row(k).iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
-            outcome(p, k, gkk[r], qnorm[r], qinf, out[r], nmax, bmax)
+            outcome(p, k, gkk_of(k), p.norms[k], qinf, o, nmax, bmax)
         })
         .collect())
 }
@@ -89,16 +102,10 @@ pub(crate) fn screen<T: Real>(
 /// A witness and a rigorous lower bound of its margin.
 pub(crate) type Checked = (Vec<f64>, f64);
 
-/// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes: with every class,
-/// the tiles on and above the block diagonal of the symmetric Gram matrix.
+/// Number of GEMM tiles [`whitened`] runs for `n_classes` open classes (see [`n_tiles`]).
 pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
     if n_classes == 0 {
         0
-    } else if n_classes == v {
-        (0..v)
-            .step_by(QUERY_BLOCK)
-            .map(|r0| (v - r0).div_ceil(DATA_BLOCK))
-            .sum()
     } else {
         n_tiles(n_classes, v)
     }
@@ -781,6 +788,37 @@ mod tests {
         assert!(whitened(&problem(&SQ, 2, None, None), &[], &Monitor::new())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn plain_screen_of_every_class_uses_the_symmetric_scan_and_agrees() {
+        let (v, d) = (2300, 6);
+        let w: Vec<f64> = lcg(43, v * d)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + (i % d) as f64))
+            .collect();
+        let b: Vec<f64> = lcg(44, v).iter().map(|x| 0.05 * x).collect();
+        assert_eq!(n_tiles(v, v), 2 + 8);
+        for bias in [None, Some(b.as_slice())] {
+            let p = problem(&w, d, bias, None);
+            let all: Vec<usize> = (0..v).collect();
+            let full = screen(&p, &all, &Monitor::new()).unwrap();
+            let key = |o: &ScreenOutcome| (o.witness, o.start_alpha.to_bits());
+            for (lo, hi) in [(0, 256), (256, 768), (2048, v)] {
+                let range: Vec<usize> = (lo..hi).collect();
+                let part = screen(&p, &range, &Monitor::new()).unwrap();
+                assert!(part
+                    .iter()
+                    .zip(&full[lo..hi])
+                    .all(|(a, b)| key(a) == key(b)));
+            }
+            let rev: Vec<usize> = (0..v).rev().collect();
+            let back = screen(&p, &rev, &Monitor::new()).unwrap();
+            assert!((0..v).all(|k| key(&back[v - 1 - k]) == key(&full[k])));
+            // Every witness wins by its bound (as in `check_screen`, which also runs this path).
+            assert!(check_screen(&w, d, bias, None).iter().any(|&x| x));
+        }
     }
 
     #[test]
