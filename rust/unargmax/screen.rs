@@ -246,8 +246,8 @@ pub(crate) fn whitened<T: Real>(
     let rf: Vec<f64> = wh.r.iter().map(|x| x.to_f64()).collect();
     // x_k = R u_k in f64, one GEMM per block of classes (as the classes come, so a range of
     // whole blocks gets the bits of the full run); its rounding (gamma_d ||R||_F ||u_k||)
-    // moves every margin by at most (||w_k|| + ||w_j||) times that: covered by inflating the
-    // norm that `outcome` charges its re-check allowance to (8 (d + 2) u per unit norm).
+    // moves every margin by at most (||w_k|| + ||w_j||) times that: taken off the bound, and
+    // charged four times over to the re-check allowance through the norm `outcome` is given.
     let mut found: Vec<Option<Checked>> = vec![None; classes.len()];
     found
         .par_chunks_mut(QUERY_BLOCK)
@@ -274,9 +274,11 @@ pub(crate) fn whitened<T: Real>(
                 let x_inf = x.iter().fold(0.0f64, |a, v| a.max(v.abs())) * (1.0 + gam64)
                     + gam64 * wh.r_fro * wh.norm[k];
                 let oc = outcome(p, k, hkk_of(k), x_norm, x_inf, o[r], nmax, bmax);
-                dst[r] = oc
-                    .witness
-                    .map(|(alpha, lb)| (x.iter().map(|v| alpha * v).collect(), lb));
+                let x_err = 1.01 * gam64 * wh.r_fro * wh.norm[k] * (p.norms[k] + nmax);
+                dst[r] = oc.witness.and_then(|(alpha, lb)| {
+                    let lb = lb - alpha * x_err;
+                    (lb > 0.0).then(|| (x.iter().map(|v| alpha * v).collect(), lb))
+                });
             }
         });
     Ok(found)
