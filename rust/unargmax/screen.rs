@@ -116,33 +116,38 @@ pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
 struct Whitened<T> {
     /// `u_j`, row-major `V x d`, in the working precision.
     u: Vec<T>,
-    /// `R = fl_T(L^-T)`, row-major `d x d`: the witness of class `k` is `alpha R u_k`.
-    r: Vec<T>,
+    /// `R = fl_T(L^-T)` (held in f64), row-major `d x d`: the witness of class `k` is
+    /// `alpha R u_k`.
+    r: Vec<f64>,
     /// `||R||_F`, rounded up.
     r_fro: f64,
     /// `||u_j||` (of the rounded `u_j`, in f64, rounded up).
     norm: Vec<f64>,
     /// `eps_j >= ||u_j - R^T (w_j - mu)||`: the rounding of `u_j` against the exact product.
     err: Vec<f64>,
+    /// A lower bound of `H_jj = ||u_j||^2 - e_j.u_j` (see [`whitened`]).
+    hkk: Vec<f64>,
 }
 
 /// Whiten the rows: one f64 GEMM per block of rows, rounded to `T`.
 fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
     let (v, d) = (p.v(), p.d());
     let (mu, l_inv_t) = whitening(p)?;
-    let r: Vec<T> = l_inv_t.iter().map(|&x| T::from_f64(x)).collect();
-    let rf: Vec<f64> = r.iter().map(|x| x.to_f64()).collect();
+    let rf: Vec<f64> = l_inv_t.iter().map(|&x| T::from_f64(x).to_f64()).collect();
     let r_fro = rf.iter().map(|x| x * x).sum::<f64>().sqrt() * (1.0 + 4.0 * d as f64 * U64);
     let mu_norm = mu.iter().map(|x| x * x).sum::<f64>().sqrt();
     let uf = T::UNIT_ROUNDOFF;
+    let gam64 = 2.0 * (d as f64 + 2.0) * U64;
     let mut u = vec![T::ZERO; v * d];
     let mut norm = vec![0.0; v];
     let mut err = vec![0.0; v];
+    let mut hkk = vec![0.0; v];
     u.par_chunks_mut(QUERY_BLOCK * d)
         .zip(norm.par_chunks_mut(QUERY_BLOCK))
         .zip(err.par_chunks_mut(QUERY_BLOCK))
+        .zip(hkk.par_chunks_mut(QUERY_BLOCK))
         .enumerate()
-        .for_each(|(blk, ((out, nrm), er))| {
+        .for_each(|(blk, (((out, nrm), er), hk))| {
             let rows = nrm.len();
             let j0 = blk * QUERY_BLOCK;
             let centred: Vec<f64> = (j0..j0 + rows)
@@ -176,17 +181,17 @@ fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
                 // <= u |w - mu|: each norm bounded through ||R||_F, doubled for the norms'
                 // own rounding.
                 let w_norm = p.norms[j0 + i];
-                er[i] = 1.01
-                    * (uf * x_norm
-                        + 2.0 * (d as f64 + 2.0) * U64 * r_fro * (c_norm + w_norm + mu_norm));
+                er[i] = 1.01 * (uf * x_norm + gam64 * r_fro * (c_norm + w_norm + mu_norm));
+                hk[i] = n2 * (1.0 - gam64) - er[i] * nrm[i];
             }
         });
     Some(Whitened {
         u,
-        r,
+        r: rf,
         r_fro,
         norm,
         err,
+        hkk,
     })
 }
 
@@ -218,18 +223,12 @@ pub(crate) fn whitened<T: Real>(
     let nb: Vec<T> = (0..v)
         .map(|j| T::from_f64((wh.norm[j] + wh.err[j] / gamma) * (1.0 + 1e-6)))
         .collect();
-    // Per row (as a class): a lower bound of H_kk = ||u_k||^2 - e_k.u_k.
     let urow = |k: usize| &wh.u[k * d..(k + 1) * d];
-    let hkk_of = |k: usize| -> f64 {
-        let n2: f64 = urow(k).iter().map(|v| v.to_f64() * v.to_f64()).sum();
-        n2 * (1.0 - gam64) - wh.err[k] * wh.norm[k]
-    };
     let out = if classes.len() == v {
-        let hkk: Vec<f64> = (0..v).map(hkk_of).collect();
-        let all = scan_symmetric(p, &wh.u, &nb, &hkk, &wh.norm, monitor)?;
+        let all = scan_symmetric(p, &wh.u, &nb, &wh.hkk, &wh.norm, monitor)?;
         classes.iter().map(|&k| all[k]).collect()
     } else {
-        let hkk: Vec<f64> = classes.iter().map(|&k| hkk_of(k)).collect();
+        let hkk: Vec<f64> = classes.iter().map(|&k| wh.hkk[k]).collect();
         let qnorm: Vec<f64> = classes.iter().map(|&k| wh.norm[k]).collect();
         scan(
             p,
@@ -243,7 +242,6 @@ pub(crate) fn whitened<T: Real>(
         )?
     };
     let (nmax, bmax) = extremes(p);
-    let rf: Vec<f64> = wh.r.iter().map(|x| x.to_f64()).collect();
     // x_k = R u_k in f64, one GEMM per block of classes (as the classes come, so a range of
     // whole blocks gets the bits of the full run); its rounding (gamma_d ||R||_F ||u_k||)
     // moves every margin by at most (||w_k|| + ||w_j||) times that: taken off the bound, and
@@ -263,7 +261,7 @@ pub(crate) fn whitened<T: Real>(
                 MatMut::from_row_major_slice_mut(&mut x, cls.len(), d),
                 Accum::Replace,
                 MatRef::from_row_major_slice(&u, cls.len(), d),
-                MatRef::from_row_major_slice(&rf, d, d).transpose(),
+                MatRef::from_row_major_slice(&wh.r, d, d).transpose(),
                 1.0,
                 Par::Seq,
             );
@@ -273,7 +271,7 @@ pub(crate) fn whitened<T: Real>(
                     + wh.r_fro * wh.norm[k];
                 let x_inf = x.iter().fold(0.0f64, |a, v| a.max(v.abs())) * (1.0 + gam64)
                     + gam64 * wh.r_fro * wh.norm[k];
-                let oc = outcome(p, k, hkk_of(k), x_norm, x_inf, o[r], nmax, bmax);
+                let oc = outcome(p, k, wh.hkk[k], x_norm, x_inf, o[r], nmax, bmax);
                 let x_err = 1.01 * gam64 * wh.r_fro * wh.norm[k] * (p.norms[k] + nmax);
                 dst[r] = oc.witness.and_then(|(alpha, lb)| {
                     let lb = lb - alpha * x_err;
