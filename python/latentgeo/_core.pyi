@@ -20,6 +20,7 @@ __all__ = [
     "geodesic_neighbors",
     "unargmax",
     "witness_top_scores",
+    "witness_gram_top_scores",
     "GaussianMixtureCore",
     "diffusion_sample",
     "diffusion_likelihood",
@@ -126,6 +127,14 @@ def witness_top_scores(
     x: _F32,
     s: _F32,
     classes: _I64,
+    *,
+    n_threads: Optional[int] = None,
+) -> Tuple[_F32, _I64, _F32]: ...
+def witness_gram_top_scores(
+    y: _F32,
+    p: _F32,
+    q: _F32,
+    wanted: npt.NDArray[np.bool_],
     *,
     n_threads: Optional[int] = None,
 ) -> Tuple[_F32, _I64, _F32]: ...

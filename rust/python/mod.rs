@@ -49,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(geodesics::geodesic_neighbors, m)?)?;
     m.add_function(wrap_pyfunction!(unargmax::unargmax, m)?)?;
     m.add_function(wrap_pyfunction!(unargmax::witness_top_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(unargmax::witness_gram_top_scores, m)?)?;
     m.add_class::<diffusion::gmm::GaussianMixtureCore>()?;
     m.add_function(wrap_pyfunction!(diffusion::diffusion_sample, m)?)?;
     m.add_function(wrap_pyfunction!(diffusion::diffusion_likelihood, m)?)?;

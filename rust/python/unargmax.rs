@@ -9,7 +9,9 @@ use pyo3::types::PyDict;
 use super::convert::{array2, indices, matrix, slice1, with_rows, Rows};
 use super::monitor::run_monitored;
 use crate::real::Real;
-use crate::unargmax::{top_scores, unargmaxable, Stage, Status, UnargParams, Witness};
+use crate::unargmax::{
+    gram_top_scores, top_scores, unargmaxable, Stage, Status, UnargParams, Witness,
+};
 
 /// Unargmaxable classes of the float32 or float64 weights `w` (with float64 bias `b`); see
 /// `latentgeo.unargmaxable`.
@@ -105,6 +107,13 @@ fn report<'py, T: Real + numpy::Element>(
     out.set_item("cert_indices", Array1::from_vec(cidx).into_pyarray(py))?;
     out.set_item("cert_weights", Array1::from_vec(cw).into_pyarray(py))?;
     out.set_item("timings", rep.timings.to_vec())?;
+    match rep.basis {
+        Some(basis) => {
+            out.set_item("basis_r", array2(py, (d, d), basis.r)?)?;
+            out.set_item("basis_mu", Array1::from_vec(basis.mu).into_pyarray(py))?;
+        }
+        None => out.set_item("basis_r", py.None())?,
+    }
     Ok(out)
 }
 
@@ -129,6 +138,31 @@ pub fn witness_top_scores<'py>(
     let cs = slice1(&classes, "classes")?;
     let t = run_monitored(py, "witness_top_scores", None, |mon| {
         top_scores(wm, (a, b), xm, s, cs, n_threads, mon)
+    })?;
+    Ok((
+        t.top.into_pyarray(py),
+        t.arg.into_pyarray(py),
+        t.second.into_pyarray(py),
+    ))
+}
+
+/// `(top, arg, second)` per class `k` with `wanted[k]` of the scores `y_j . y_k + p_j . q_k`
+/// over the rows `j != k` of the float32 `y` (row terms `p`, column terms `q`): the Gram pass of
+/// `UnargmaxReport.verify()`.
+#[pyfunction]
+#[pyo3(signature = (y, p, q, wanted, *, n_threads=None))]
+pub fn witness_gram_top_scores<'py>(
+    y: PyReadonlyArray2<'py, f32>,
+    p: PyReadonlyArray2<'py, f32>,
+    q: PyReadonlyArray2<'py, f32>,
+    wanted: PyReadonlyArray1<'py, bool>,
+    n_threads: Option<usize>,
+) -> PyResult<TopArrays<'py>> {
+    let py = y.py();
+    let (ym, pm, qm) = (matrix(&y, "y")?, matrix(&p, "p")?, matrix(&q, "q")?);
+    let wanted = slice1(&wanted, "wanted")?;
+    let t = run_monitored(py, "witness_gram_top_scores", None, |mon| {
+        gram_top_scores(ym, pm, qm, wanted, n_threads, mon)
     })?;
     Ok((
         t.top.into_pyarray(py),

@@ -16,6 +16,7 @@
 
 mod caratheodory;
 mod check;
+mod gram_scores;
 mod ipm;
 mod lp;
 mod reflect;
@@ -33,6 +34,7 @@ use crate::real::{check_finite, Real};
 use crate::{Error, Result};
 
 use check::Problem;
+pub use gram_scores::gram_top_scores;
 pub use scores::{top_scores, TopScores};
 
 /// Default relative tolerance of unargmaxability certificates.
@@ -107,12 +109,24 @@ pub struct ClassVerdict {
     pub certificate: Option<(Vec<usize>, Vec<f64>)>,
 }
 
+/// The map of the whitened screen's witnesses, `x_k = alpha_k R fl(R^T (w_k - mu))` up to
+/// rounding: a hint for the Gram pass of `UnargmaxReport.verify()`, which proves what it uses.
+#[derive(Debug, Clone)]
+pub struct WhiteningBasis {
+    /// `R` (about `L^-T`), row-major `d x d`.
+    pub r: Vec<f64>,
+    /// The row mean `mu`.
+    pub mu: Vec<f64>,
+}
+
 /// All verdicts, in the order of the requested classes, and the seconds spent per stage.
 #[derive(Debug, Clone)]
 pub struct UnargReport {
     pub verdicts: Vec<ClassVerdict>,
     /// Seconds in the screen, the heuristic and the LP stage.
     pub timings: [f64; 3],
+    /// The whitened witnesses' map, when the whitened screen ran.
+    pub basis: Option<WhiteningBasis>,
 }
 
 /// Decide which classes of `z = W x + b` are argmaxable.
@@ -201,8 +215,9 @@ fn screen_stage<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
     monitor: &Monitor,
-) -> Result<(Vec<ClassVerdict>, Vec<f64>)> {
+) -> Result<(Vec<ClassVerdict>, Vec<f64>, Option<WhiteningBasis>)> {
     let n = classes.len();
+    let mut basis = None;
     let undecided = |k: usize| ClassVerdict {
         class: k,
         status: Status::Undecided,
@@ -237,7 +252,8 @@ fn screen_stage<T: Real>(
         let todo_classes: Vec<usize> = todo.iter().map(|&i| classes[i]).collect();
         if whitened_first == (pass == 0) {
             add_total(screen::n_tiles_whitened(todo.len(), p.v()));
-            let found = screen::whitened(p, &todo_classes, monitor)?;
+            let (found, b) = screen::whitened(p, &todo_classes, monitor)?;
+            basis = basis.or(b);
             for (&i, f) in todo.iter().zip(found) {
                 if let Some((x, lb)) = f {
                     let v = &mut verdicts[i];
@@ -262,7 +278,7 @@ fn screen_stage<T: Real>(
             }
         }
     }
-    Ok((verdicts, start_alpha))
+    Ok((verdicts, start_alpha, basis))
 }
 
 fn run<T: Real>(
@@ -276,7 +292,7 @@ fn run<T: Real>(
     let mut timings = [0.0; 3];
 
     let t0 = Instant::now();
-    let (mut verdicts, start_alpha) = screen_stage(p, classes, monitor)?;
+    let (mut verdicts, start_alpha, basis) = screen_stage(p, classes, monitor)?;
     timings[0] = t0.elapsed().as_secs_f64();
 
     // Stage 2 on the survivors.
@@ -339,7 +355,11 @@ fn run<T: Real>(
         }
     }
     timings[2] = t2.elapsed().as_secs_f64();
-    Ok(UnargReport { verdicts, timings })
+    Ok(UnargReport {
+        verdicts,
+        timings,
+        basis,
+    })
 }
 
 #[cfg(test)]

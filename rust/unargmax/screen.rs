@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use super::check::{Problem, U64};
 use super::ipm;
+use super::WhiteningBasis;
 use crate::monitor::Monitor;
 use crate::real::Real;
 use crate::Result;
@@ -114,6 +115,8 @@ pub(crate) fn n_tiles_whitened(n_classes: usize, v: usize) -> usize {
 /// The rows of W in whitened coordinates: `u_j = fl_T(L^-1 (w_j - mu))` with
 /// `Sigma + eps I = L L^T`, and per row the bounds the screen needs.
 struct Whitened<T> {
+    /// The row mean.
+    mu: Vec<f64>,
     /// `u_j`, row-major `V x d`, in the working precision.
     u: Vec<T>,
     /// `R = fl_T(L^-T)` (held in f64), row-major `d x d`: the witness of class `k` is
@@ -186,6 +189,7 @@ fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
             }
         });
     Some(Whitened {
+        mu,
         u,
         r: rf,
         r_fro,
@@ -205,17 +209,19 @@ fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
 /// serves both of its blocks (half the flops), scanned along its rows and its columns. The
 /// keys bound `H_kj` from above by the GEMM's rounding `gamma ||u_k|| ||u_j||` plus
 /// `eps_j ||u_k||`, and the margin bound pays for the rounding of `x_k = R u_k` in f64.
+///
+/// Also returns the [`WhiteningBasis`] of the witnesses (`None` when nothing was whitened).
 pub(crate) fn whitened<T: Real>(
     p: &Problem<'_, T>,
     classes: &[usize],
     monitor: &Monitor,
-) -> Result<Vec<Option<Checked>>> {
+) -> Result<(Vec<Option<Checked>>, Option<WhiteningBasis>)> {
     if classes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let (v, d) = (p.v(), p.d());
     let Some(wh) = whiten_rows(p) else {
-        return Ok((0..classes.len()).map(|_| None).collect());
+        return Ok(((0..classes.len()).map(|_| None).collect(), None));
     };
     let gamma = 2.0 * (d as f64 + 4.0) * T::UNIT_ROUNDOFF;
     let gam64 = 2.0 * (d as f64 + 2.0) * U64;
@@ -279,7 +285,8 @@ pub(crate) fn whitened<T: Real>(
                 });
             }
         });
-    Ok(found)
+    let basis = WhiteningBasis { r: wh.r, mu: wh.mu };
+    Ok((found, Some(basis)))
 }
 
 /// The row mean (f64) and `L^-T` (row-major, upper triangular) for the Cholesky factor
@@ -771,7 +778,7 @@ mod tests {
             let passed = check_screen(&w, d, bias, None);
             let p = problem(&w, d, bias, None);
             let open: Vec<usize> = (0..v + 6).filter(|&k| !passed[k]).collect();
-            let found = whitened(&p, &open, &Monitor::new()).unwrap();
+            let found = whitened(&p, &open, &Monitor::new()).unwrap().0;
             assert_eq!(found.len(), open.len());
             for (&k, f) in open.iter().zip(&found) {
                 if let Some((x, lb)) = f {
@@ -787,6 +794,7 @@ mod tests {
         }
         assert!(whitened(&problem(&SQ, 2, None, None), &[], &Monitor::new())
             .unwrap()
+            .0
             .is_empty());
     }
 
@@ -842,19 +850,19 @@ mod tests {
         for bias in [None, Some(b.as_slice())] {
             let p = problem(&w, d, bias, None);
             let all: Vec<usize> = (0..v).collect();
-            let full = whitened(&p, &all, &Monitor::new()).unwrap();
+            let full = whitened(&p, &all, &Monitor::new()).unwrap().0;
             // The same answers for the classes in another order, and for ranges of whole query
             // blocks (the scan over all rows, not the symmetric one: `scale.unargmaxable`'s
             // ranges); single classes go through matrix-vector products, whose rounding
             // differs in the last bits.
             let rev: Vec<usize> = (0..v).rev().collect();
-            let back = whitened(&p, &rev, &Monitor::new()).unwrap();
+            let back = whitened(&p, &rev, &Monitor::new()).unwrap().0;
             for (lo, hi) in [(0, 256), (256, 768), (2048, v)] {
                 let range: Vec<usize> = (lo..hi).collect();
-                let part = whitened(&p, &range, &Monitor::new()).unwrap();
+                let part = whitened(&p, &range, &Monitor::new()).unwrap().0;
                 assert_eq!(part, full[lo..hi], "classes {lo}..{hi}");
             }
-            let one = whitened(&p, &[444], &Monitor::new()).unwrap();
+            let one = whitened(&p, &[444], &Monitor::new()).unwrap().0;
             let (x, lb) = one[0]
                 .as_ref()
                 .zip(full[444].as_ref())

@@ -28,6 +28,9 @@ def assert_reports_equal(a, b, skip=()):
                 u, v = x[key], y[key]
                 pairs = zip(u, v) if isinstance(u, tuple) else [(u, v)]
                 assert all(np.array_equal(p, q) for p, q in pairs), (name, key)
+        elif isinstance(x, tuple):
+            assert isinstance(y, tuple) and len(x) == len(y), name
+            assert all(np.array_equal(p, q) for p, q in zip(x, y)), name
         elif isinstance(x, float) and np.isnan(x):
             assert np.isnan(y), name
         else:

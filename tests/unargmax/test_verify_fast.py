@@ -42,6 +42,7 @@ def _fast_failures(rep):
             rep.margin,
             rep.bounds,
             lower=rep.stage == "screen",
+            basis=rep._basis,
         )
     ]
 

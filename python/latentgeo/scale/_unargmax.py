@@ -137,5 +137,9 @@ def _merge(weights, parts, e, cls, bounds, tol):
     cat["cert_indices"] = np.concatenate([p["cert_indices"] for p in parts])
     cat["cert_weights"] = np.concatenate([p["cert_weights"] for p in parts])
     cat["timings"] = [sum(p["timings"][s] for p in parts) for s in range(3)]
+    # The whitened witnesses' map depends on all of W only: the same in every task that has it.
+    has = [p for p in parts if p.get("basis_r") is not None]
+    cat["basis_r"] = has[0]["basis_r"] if has else None
+    cat["basis_mu"] = has[0]["basis_mu"] if has else None
     total = sum(p["total"] for p in parts)
     return _report(cat, W, b, e, cls, bounds, tol, total)

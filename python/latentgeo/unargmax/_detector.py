@@ -231,6 +231,7 @@ def _report(raw, W, b, e, cls, bounds, tol, total) -> UnargmaxReport:
         _b=b,
         _alpha=np.ldexp(raw["alpha"], -e),
         _witnesses=witnesses,
+        _basis=None if raw.get("basis_r") is None else (raw["basis_r"], raw["basis_mu"]),
         _certificates=certificates,
         _pos={int(k): i for i, k in enumerate(classes_out.tolist())},
     )

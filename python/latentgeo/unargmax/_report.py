@@ -74,6 +74,7 @@ class UnargmaxReport:
     _b: Optional[np.ndarray] = field(default=None, repr=False)
     _alpha: Optional[np.ndarray] = field(default=None, repr=False)
     _witnesses: dict = field(default_factory=dict, repr=False)
+    _basis: Optional[tuple] = field(default=None, repr=False)
     _certificates: dict = field(default_factory=dict, repr=False)
     _pos: dict = field(default_factory=dict, repr=False)
 
@@ -134,12 +135,16 @@ class UnargmaxReport:
     # -- independent re-check ---------------------------------------------------------------
 
     def verify(self, raise_on_failure: bool = False) -> bool:
-        """Re-check every witness and certificate in float64 numpy, independently of Rust.
+        """Re-check every witness and certificate, independently of how the run found them.
 
         A witness passes when every ``z_k - z_j`` is positive in exact arithmetic, it lies in
         the box if there is one, and its margin is the reported one (at least it, for screen
-        witnesses). Witnesses are checked in blocks by a float32 GEMM with a rigorous rounding
-        bound; those it cannot decide, by float64 scores beyond an allowance
+        witnesses). The screen's witnesses (``alpha w_k``, or whitened ones, which the report
+        keeps the map of) are checked on the Gram matrix of the rows in that map, half a
+        float32 GEMM with a rigorous rounding bound (the map is only a hint: a witness must fit
+        it, and the bound pays for its residual); the other witnesses in blocks by a float32
+        GEMM with a rigorous rounding bound; those neither can decide, by float64 scores beyond
+        an allowance
         ``2 (d + 2) u (sum_i |w_ji x_i| + sum_i |w_ki x_i| + |b_j| + |b_k|)``. A certificate
         passes when its residual and bias slack meet the tolerance described in the class
         docstring. Undecided classes have nothing to check.
@@ -160,6 +165,7 @@ class UnargmaxReport:
             margin,
             self.bounds,
             lower=self.stage == "screen",
+            basis=self._basis,
         )
         for i in failures:
             return _fail(raise_on_failure, f"the witness of class {self.classes[i]} fails")

@@ -1,5 +1,6 @@
-"""The witness half of :meth:`UnargmaxReport.verify`: a certified float32 GEMM pass over blocks of
-witnesses, and the float64 test for the few witnesses that pass cannot decide.
+"""The witness half of :meth:`UnargmaxReport.verify`: the Gram pass for a family of witnesses
+that covers half the rows or more (:mod:`._verify_gram`, half a GEMM), a certified float32 GEMM
+pass over blocks of the other witnesses, and the float64 test for the few neither can decide.
 
 For a witness x of class k, every ``z_k - z_j`` must be positive in exact arithmetic. The fast
 pass computes ``Z = W32 @ X32`` (one float32 GEMM per block of witnesses) and bounds its error
@@ -19,6 +20,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .. import _core
+from ._verify_gram import GramPass
 
 U64 = np.finfo(np.float64).eps / 2
 U32 = float(np.finfo(np.float32).eps) / 2
@@ -39,40 +41,114 @@ def witness_failures(
     margin: np.ndarray,
     bounds: Optional[float],
     lower: np.ndarray,
+    basis: Optional[tuple] = None,
 ) -> Iterator[int]:
     """Positions (of `positions`) whose witness fails for the rescaled (W, b).
 
     A position with an entry in `vectors` has that explicit witness; any other is the screen
     witness ``alpha[i] * W[classes[i]]``. Where `lower` (per position of all classes) is set,
     the reported margin is a lower bound (screen witnesses), else the witness's margin.
+    `basis` ``(B, mu)`` is the map of the explicit witnesses, if they share one (a hint).
     """
     V, d = W.shape
     norms = _row_norms(W)
+    slow = _Float64Test(W, b, norms, d)
+    wit = _Witnesses(W, classes, vectors, alpha, bounds)
+    # Families covering at least half the rows take the Gram pass (half a GEMM of all rows).
+    given = np.array([i in vectors for i in positions], dtype=bool)
+    done = np.zeros(len(positions), dtype=bool)
+    families = [(~given, None, None)] + ([] if basis is None else [(given, *basis)])
+    for family, B, mu in families:
+        sel = np.flatnonzero(family)
+        if sel.size and 2 * sel.size >= V:
+            # Overflow or NaN (a wild hint) only makes witnesses fail the pass's own tests.
+            with np.errstate(all="ignore"):
+                gram = GramPass(W, b, norms, B, mu)
+                scaled = B is None  # the screen's alpha * w_k: alpha as reported
+                sub = positions[sel]
+                done[sel] = _gram_certified(gram, wit, sub, margin, lower, slow, scaled)
+    positions = positions[~done]
     # The float32 pass gives T_jc >= z_j(x_c) - slack_b for every j: besides w_j . x_c it adds
     # A_j ||x_c|| (A_j bounds the rounding of x and W to float32 and of the float32 sums of the
     # d + 2 terms in any order, with a factor 2 to spare) and b_j.
     gamma = (d + 2) * U32 / (1 - (d + 2) * U32)
     A = 2.0 * (gamma + 2.0 * U32) * norms + 2.0 * (d + 2) * _UNDERFLOW32
     fast32 = _Float32Pass(W, A, b, gamma)
-    slow = _Float64Test(W, b, norms, d)
     for lo in range(0, len(positions), BLOCK):
         pos = positions[lo : lo + BLOCK]
-        ks = classes[pos]
+        ks, X, inside = wit.block(pos)
         screen = lower[pos]
-        X = np.empty((len(pos), d))
-        given = np.array([i in vectors for i in pos], dtype=bool)
-        if given.any():
-            X[given] = np.stack([vectors[i] for i in pos[given]])
-        if not given.all():
-            X[~given] = alpha[pos[~given], None] * W[ks[~given]].astype(np.float64)
-        finite = np.isfinite(X).all(axis=1)
-        inside = finite if bounds is None else finite & (np.abs(X).max(axis=1) <= bounds)
         fast = fast32.certified(X, ks, inside, margin[pos], screen, slow)
         for c, i in enumerate(pos):
             if fast[c]:
                 continue
             if not inside[c] or not slow.ok(int(ks[c]), X[c], margin[i], screen[c]):
                 yield i
+
+
+class _Witnesses:
+    """The witnesses of positions, a block at a time, in float64."""
+
+    def __init__(self, W, classes, vectors, alpha, bounds):
+        self.W, self.classes, self.vectors, self.alpha = W, classes, vectors, alpha
+        self.bounds = bounds
+
+    def block(self, pos):
+        """Classes, witnesses (rows, float64) and whether each is finite and in the box."""
+        ks = self.classes[pos]
+        X = np.empty((len(pos), self.W.shape[1]))
+        given = np.array([i in self.vectors for i in pos], dtype=bool)
+        if given.any():
+            X[given] = np.stack([self.vectors[i] for i in pos[given]])
+        if not given.all():
+            X[~given] = self.alpha[pos[~given], None] * self.W[ks[~given]].astype(np.float64)
+        finite = np.isfinite(X).all(axis=1)
+        inside = finite if self.bounds is None else finite & (np.abs(X).max(axis=1) <= self.bounds)
+        return ks, X, inside
+
+
+def _gram_certified(gram, wit, pos, margin, lower, slow, scaled) -> np.ndarray:
+    """Which witnesses of `pos` (one family) the Gram pass certifies: ``max_j z_j(x_k)`` (from
+    the float32 top score times alpha_k) below the float64 ``z_k`` beyond both roundings, and
+    the margin as reported: a reported lower bound below that certified difference, or else the
+    margin on the top row, when that row is the only one that can attain the maximum."""
+    n = len(pos)
+    ks = wit.classes[pos]
+    alpha, rho = np.zeros(n), np.zeros(n)
+    member = np.zeros(n, dtype=bool)
+    zk, err_k = np.zeros(n), np.zeros(n)
+    for lo in range(0, n, BLOCK):
+        sl = slice(lo, lo + BLOCK)
+        k, X, inside = wit.block(pos[sl])
+        a = wit.alpha[pos[sl]] if scaled else None
+        alpha[sl], rho[sl], fits = gram.columns(k, X, a)
+        member[sl] = fits & inside
+        xn = np.linalg.norm(X, axis=1)
+        zk[sl] = np.einsum("ij,ij->i", slow.rows(k), X) + slow.b[k]
+        d = X.shape[1]
+        err_k[sl] = 2.0 * (d + 2.0) * U64 * (slow.norms[k] * xn + np.abs(slow.b[k]))
+    ok = np.zeros(n, dtype=bool)
+    m = np.flatnonzero(member)
+    if m.size == 0:
+        return ok
+    top, arg, second, abar = gram.top_scores(ks[m], alpha[m], rho[m])
+    tau, a = top.astype(np.float64), alpha[m]
+    t_max = a * tau + 2.0 * U64 * np.abs(a * tau)
+    with np.errstate(invalid="ignore"):
+        low = zk[m] - err_k[m] - t_max  # <= the exact margin
+        positive = np.isfinite(tau) & (low > 0)
+        # A reported lower bound below `low` holds whichever row attains the maximum.
+        bound_ok = positive & lower[pos[m]] & (low >= margin[pos[m]] * (1 - 1e-9))
+        ok[m[bound_ok]] = True
+        thr = tau - 2.02 * abar - 4.0 * U64 * np.abs(tau)
+        single = positive & ~bound_ok & (second.astype(np.float64) < thr)
+    q = m[single]
+    for lo in range(0, q.size, BLOCK):
+        c = q[lo : lo + BLOCK]
+        k, X, _ = wit.block(pos[c])
+        tops = arg[single][lo : lo + BLOCK]
+        ok[c] = slow.margins_ok(k, X, tops, zk[c], margin[pos[c]], lower[pos[c]])
+    return ok
 
 
 def _row_norms(W: np.ndarray) -> np.ndarray:
