@@ -26,7 +26,7 @@ def _norms(W):
     V=st.integers(2, 700),
     d=st.integers(1, 12),
     dtype=st.sampled_from([np.float32, np.float64]),
-    basis=st.booleans(),
+    basis=st.sampled_from([None, "full", "upper"]),
     bias=st.sampled_from([0.0, 0.1, 100.0]),
     scale=st.sampled_from([2.0**-40, 1.0, 2.0**20]),
     noise=st.sampled_from([0.0, 1e-9]),
@@ -38,6 +38,7 @@ def test_kept_scores_bound_the_exact_ones(seed, V, d, dtype, basis, bias, scale,
     B = mu = None
     if basis:
         B = rng.standard_normal((d, d)) / scale + np.eye(d) / scale
+        B = np.triu(B) if basis == "upper" else B
         mu = scale * rng.standard_normal(d)
     gram = GramPass(W, b, _norms(W), B, mu)
     ks = np.sort(rng.choice(V, size=int(rng.integers(1, V + 1)), replace=False))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from scipy.linalg import blas
 
 from .. import _core
 
@@ -42,6 +43,14 @@ def _up32(x: np.ndarray) -> np.ndarray:
     return y
 
 
+def _times(A: np.ndarray, B: np.ndarray, upper: bool, trans: bool = False) -> np.ndarray:
+    """``A @ B`` (``A @ B.T`` with `trans`) in float64; half the flops when B is upper
+    triangular (the whitening's ``L^-T``). Either way each entry is a sum of at most d products."""
+    if not upper:
+        return A @ (B.T if trans else B)
+    return blas.dtrmm(1.0, B, np.asfortranarray(A), side=1, lower=0, trans_a=int(trans))
+
+
 def _norms(A: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", A, A))
 
@@ -55,6 +64,7 @@ class GramPass:
         g64 = (d + 2) * U64 / (1 - (d + 2) * U64)
         self.Y = np.empty((V, d), dtype=np.float32)
         self.eps = np.empty(V)
+        self.upper = B is not None and not np.tril(B, -1).any()
         if B is None:  # Y = fl32(W): e_j is the rounding of W to float32 (exact in float64)
             self.m, self.b_fro, mu_norm = None, 0.0, 0.0
         else:
@@ -64,7 +74,7 @@ class GramPass:
             mu_norm = float(np.linalg.norm(mu))
         for s in range(0, V, 8192):
             rows = W[s : s + 8192].astype(np.float64)
-            Yf = rows if B is None else (rows - mu) @ B
+            Yf = rows if B is None else _times(rows - mu, B, self.upper)
             Y32 = Yf.astype(np.float32)
             self.Y[s : s + 8192] = Y32
             # ||Y_j - fl(C B)|| plus the centring's and the GEMM's rounding.
@@ -80,7 +90,7 @@ class GramPass:
         bounding the exact residual ``||x_k - alpha_k B Y_k||``."""
         H = self.Y[ks].astype(np.float64)
         if self.B is not None:
-            H = H @ self.B.T  # h_k = B Y_k, within g64 ||B||_F ||Y_k||
+            H = _times(H, self.B, self.upper, trans=True)  # h_k = B Y_k, within g64 ||B||_F ||Y_k||
         hh = np.einsum("ij,ij->i", H, H)
         if alpha is None:
             with np.errstate(divide="ignore", invalid="ignore"):
