@@ -298,20 +298,15 @@ fn run<T: Real>(
     // Stage 2 on the survivors.
     let t1 = Instant::now();
     let open: Vec<usize> = (0..n).filter(|&i| verdicts[i].witness.is_none()).collect();
-    let tried: Vec<reflect::Reflected> = open
-        .par_iter()
-        .map(|&i| -> Result<reflect::Reflected> {
-            monitor.check()?;
-            let k = classes[i];
-            let alpha = start_alpha[i];
-            let x0: Vec<f64> = p.row(k).iter().map(|v| alpha * v.to_f64()).collect();
-            let r = reflect::reflect(p, k, x0, patience);
-            if r.witness.is_some() {
-                monitor.advance(1);
-            }
-            Ok(r)
+    let starts: Vec<(usize, Vec<f64>)> = open
+        .iter()
+        .map(|&i| {
+            let (k, alpha) = (classes[i], start_alpha[i]);
+            (k, p.row(k).iter().map(|v| alpha * v.to_f64()).collect())
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let tried = reflect::reflect_all(p, starts, patience, monitor)?;
+    monitor.advance(tried.iter().filter(|r| r.witness.is_some()).count());
     let mut lp_open = Vec::new();
     for (&i, r) in open.iter().zip(tried) {
         let v = &mut verdicts[i];

@@ -10,11 +10,19 @@
 //! successful runs never went more than 25 reflections without a better margin (99th percentile
 //! 13), while interior rows, which the heuristic can never prove, wander 39-64 steps without one.
 
+use rayon::prelude::*;
+
 use super::check::{Problem, WitnessEval};
+use crate::monitor::Monitor;
 use crate::real::Real;
+use crate::Result;
 
 /// Reflections without a better margin after which the heuristic gives up.
 pub(crate) const STALL: usize = 30;
+/// Rows of W per task when the scores of all walks are computed.
+const ROW_CHUNK: usize = 1024;
+/// Lanes of the partial sums of one dot product (its summation order).
+const LANES: usize = 16;
 
 /// The outcome of the heuristic for one class.
 pub(crate) struct Reflected {
@@ -25,70 +33,211 @@ pub(crate) struct Reflected {
 }
 
 /// Run the heuristic for class `k` from `x0`.
+#[cfg(test)]
 pub(crate) fn reflect<T: Real>(
     p: &Problem<'_, T>,
     k: usize,
     x0: Vec<f64>,
     patience: usize,
 ) -> Reflected {
-    let d = p.d();
-    let wk = p.row(k);
-    let mut x = x0;
-    let mut step = 0;
-    let (mut best, mut since_best) = (f64::NEG_INFINITY, 0usize);
+    let mut all = reflect_all(p, vec![(k, x0)], patience, &Monitor::new()).unwrap();
+    all.pop().unwrap()
+}
+
+/// Run the heuristic for every `(class, start)`, all walks in step: each step computes the
+/// scores of every walk still going in one pass over W (read once per step, not once per walk),
+/// then each walk moves on its own. A walk's scores do not depend on the others (each dot
+/// product has one summation order), so neither do its steps, nor the thread count.
+pub(crate) fn reflect_all<T: Real>(
+    p: &Problem<'_, T>,
+    starts: Vec<(usize, Vec<f64>)>,
+    patience: usize,
+    monitor: &Monitor,
+) -> Result<Vec<Reflected>> {
+    let mut walks: Vec<Walk> = starts.into_iter().map(|(k, x)| Walk::new(k, x)).collect();
     loop {
-        let z = p.scores(&x);
-        // Winner among the others; ties go to the lower index.
-        let mut j = usize::MAX;
-        let mut zj = f64::NEG_INFINITY;
-        for (i, &zi) in z.iter().enumerate() {
-            if i != k && (zi > zj || j == usize::MAX) {
-                j = i;
-                zj = zi;
-            }
+        let mut going: Vec<&mut Walk> = walks.iter_mut().filter(|w| !w.done).collect();
+        if going.is_empty() {
+            break;
         }
-        if z[k] > zj {
-            let eval = p.eval_witness(k, &x);
+        monitor.check()?;
+        let ks: Vec<usize> = going.iter().map(|w| w.k).collect();
+        let xs: Vec<T> = going
+            .iter()
+            .flat_map(|w| w.x.iter().map(|&v| T::from_f64(v)))
+            .collect();
+        let tops = winners(p, &ks, &xs);
+        going
+            .par_iter_mut()
+            .zip(tops.par_iter())
+            .for_each(|(w, top)| w.advance(p, *top, patience));
+    }
+    Ok(walks
+        .into_iter()
+        .map(|w| Reflected {
+            witness: w.witness,
+            last: w.x,
+        })
+        .collect())
+}
+
+/// One class's walk.
+struct Walk {
+    k: usize,
+    x: Vec<f64>,
+    step: usize,
+    best: f64,
+    since_best: usize,
+    done: bool,
+    witness: Option<(Vec<f64>, WitnessEval)>,
+}
+
+impl Walk {
+    fn new(k: usize, x: Vec<f64>) -> Self {
+        Walk {
+            k,
+            x,
+            step: 0,
+            best: f64::NEG_INFINITY,
+            since_best: 0,
+            done: false,
+            witness: None,
+        }
+    }
+
+    /// One step, given the scores at `x`: `z_k` and the winner `(j, z_j)` among the others.
+    fn advance<T: Real>(&mut self, p: &Problem<'_, T>, top: Top, patience: usize) {
+        let Top { zk, j, zj } = top;
+        let (k, d) = (self.k, p.d());
+        if zk > zj {
+            let eval = p.eval_witness(k, &self.x);
             if eval.ok {
-                return Reflected {
-                    witness: Some((x.clone(), eval)),
-                    last: x,
-                };
+                self.witness = Some((self.x.clone(), eval));
             }
-            break;
+            self.done = true;
+            return;
         }
-        let margin = (z[k] - zj)
-            / x.iter()
-                .map(|v| v * v)
-                .sum::<f64>()
-                .sqrt()
-                .max(f64::MIN_POSITIVE);
-        if margin > best {
-            (best, since_best) = (margin, 0);
+        let norm = self.x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let margin = (zk - zj) / norm.max(f64::MIN_POSITIVE);
+        if margin > self.best {
+            (self.best, self.since_best) = (margin, 0);
         } else {
-            since_best += 1;
+            self.since_best += 1;
         }
-        if step >= patience || since_best >= STALL {
-            break;
+        if self.step >= patience || self.since_best >= STALL {
+            self.done = true;
+            return;
         }
-        step += 1;
-        let wj = p.row(j);
+        self.step += 1;
+        let (wk, wj) = (p.row(k), p.row(j));
         let a: Vec<f64> = (0..d).map(|i| wk[i].to_f64() - wj[i].to_f64()).collect();
         let nn: f64 = a.iter().map(|v| v * v).sum();
         if nn == 0.0 {
-            break;
+            self.done = true;
+            return;
         }
-        let val: f64 = a.iter().zip(&x).map(|(u, v)| u * v).sum::<f64>() + p.bias(k) - p.bias(j);
+        let val: f64 =
+            a.iter().zip(&self.x).map(|(u, v)| u * v).sum::<f64>() + p.bias(k) - p.bias(j);
         let f = 2.0 * val / nn;
-        let next: Vec<f64> = x.iter().zip(&a).map(|(v, u)| v - f * u).collect();
-        if next == x || next.iter().any(|v| !v.is_finite()) {
-            break;
+        let next: Vec<f64> = self.x.iter().zip(&a).map(|(v, u)| v - f * u).collect();
+        if next == self.x || next.iter().any(|v| !v.is_finite()) {
+            self.done = true;
+            return;
         }
-        x = next;
+        self.x = next;
     }
-    Reflected {
-        witness: None,
-        last: x,
+}
+
+/// A walk's scores: its own class's `z_k`, and the winner among the others (the lowest row on
+/// ties).
+#[derive(Debug, Clone, Copy)]
+struct Top {
+    zk: f64,
+    j: usize,
+    zj: f64,
+}
+
+impl Top {
+    const NONE: Top = Top {
+        zk: f64::NAN,
+        j: usize::MAX,
+        zj: f64::NEG_INFINITY,
+    };
+
+    /// The union of two ranges of rows.
+    fn merge(self, o: Top) -> Top {
+        let zk = if self.zk.is_nan() { o.zk } else { self.zk };
+        let take = o.j != usize::MAX
+            && (self.j == usize::MAX || o.zj > self.zj || (o.zj == self.zj && o.j < self.j));
+        let (j, zj) = if take { (o.j, o.zj) } else { (self.j, self.zj) };
+        Top { zk, j, zj }
+    }
+}
+
+/// [`Top`] of every walk (classes `ks`, points `xs` rounded to `T`, one after the other):
+/// `z_j = fl_T(w_j . x) + b_j`, row chunks in parallel.
+fn winners<T: Real>(p: &Problem<'_, T>, ks: &[usize], xs: &[T]) -> Vec<Top> {
+    let (v, n) = (p.v(), ks.len());
+    let chunks: Vec<usize> = (0..v).step_by(ROW_CHUNK).collect();
+    chunks
+        .par_iter()
+        .map(|&r0| {
+            let mut out = vec![Top::NONE; n];
+            let mut z = vec![0.0f64; n];
+            for j in r0..(r0 + ROW_CHUNK).min(v) {
+                dots(p.row(j), xs, &mut z);
+                let bj = p.bias(j);
+                for ((t, &zc), &k) in out.iter_mut().zip(&z).zip(ks) {
+                    let zc = zc + bj;
+                    if j == k {
+                        t.zk = zc;
+                    } else if t.j == usize::MAX || zc > t.zj {
+                        (t.j, t.zj) = (j, zc);
+                    }
+                }
+            }
+            out
+        })
+        .reduce(
+            || vec![Top::NONE; n],
+            |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect(),
+        )
+}
+
+crate::widest! {
+    /// [`dots_generic`] compiled for the widest vector unit the CPU has (the same operations in
+    /// the same order on every path, so the same bits).
+    fn dots<T: Real>(w: &[T], xs: &[T], z: &mut [f64]) -> ();
+    generic dots_generic, avx512 dots_avx512, avx2 dots_avx2
+}
+
+/// `z[c] = w . x_c` in `T` for each point `x_c` of `xs`: per point [`LANES`] partial sums over
+/// the whole chunks of `w`, added in order, then the tail; four points share each load of `w`
+/// (the order of each point's sum does not depend on its neighbours).
+#[inline(always)]
+fn dots_generic<T: Real>(w: &[T], xs: &[T], z: &mut [f64]) {
+    let d = w.len();
+    let body = d / LANES * LANES;
+    for (quad, zq) in xs.chunks(4 * d).zip(z.chunks_mut(4)) {
+        let mut acc = [[T::ZERO; LANES]; 4];
+        for (i, wc) in w[..body].chunks_exact(LANES).enumerate() {
+            for (a, x) in acc.iter_mut().zip(quad.chunks_exact(d)) {
+                let xc = &x[i * LANES..(i + 1) * LANES];
+                for l in 0..LANES {
+                    a[l] += wc[l] * xc[l];
+                }
+            }
+        }
+        for ((a, x), out) in acc.iter().zip(quad.chunks_exact(d)).zip(zq.iter_mut()) {
+            let mut s = T::ZERO;
+            for &al in a {
+                s += al;
+            }
+            for i in body..d {
+                s += w[i] * x[i];
+            }
+            *out = s.to_f64();
+        }
     }
 }
 
@@ -96,7 +245,8 @@ pub(crate) fn reflect<T: Real>(
 mod tests {
     use super::*;
     use crate::matrix::Matrix;
-    use crate::test_util::{winning_margin, SQUARE_AND_CENTRE as SQ};
+    use crate::parallel::with_threads;
+    use crate::test_util::{lcg, winning_margin, SQUARE_AND_CENTRE as SQ};
     use crate::unargmax::DEFAULT_TOL;
 
     fn run(
@@ -184,5 +334,35 @@ mod tests {
         assert_wins(&w, 1, None, 1, &run(&w, 1, None, 1, &[-1.0], 100));
         assert_wins(&w, 1, None, 2, &run(&w, 1, None, 2, &[1.0], 100));
         assert!(run(&w, 1, None, 0, &[1.0], 100).witness.is_none());
+    }
+
+    #[test]
+    fn walks_in_step_match_walks_alone_at_any_thread_count() {
+        // float32 rows of 37 (two chunks of lanes and a tail), a bias, 2,500 rows (3 chunks).
+        let (v, d) = (2500, 37);
+        let w: Vec<f32> = lcg(1, v * d).iter().map(|&a| a as f32).collect();
+        let b: Vec<f64> = lcg(2, v).iter().map(|a| 0.3 * a).collect();
+        let p = Problem::new(Matrix::new(&w, v, d).unwrap(), Some(&b), None, DEFAULT_TOL);
+        let starts: Vec<(usize, Vec<f64>)> = (0..24)
+            .map(|c| ((c * 97) % v, lcg(3 + c as u64, d)))
+            .collect();
+        let key = |r: &Reflected| {
+            (
+                r.last.clone(),
+                r.witness.as_ref().map(|(x, e)| (x.clone(), e.margin)),
+            )
+        };
+        let all = reflect_all(&p, starts.clone(), 100, &Monitor::new()).unwrap();
+        assert!(all.iter().any(|r| r.witness.is_some()));
+        for ((k, x0), r) in starts.iter().zip(&all) {
+            assert_eq!(key(&reflect(&p, *k, x0.clone(), 100)), key(r));
+        }
+        for t in [1, 3] {
+            let again = with_threads(Some(t), || {
+                reflect_all(&p, starts.clone(), 100, &Monitor::new()).unwrap()
+            })
+            .unwrap();
+            assert!(again.iter().zip(&all).all(|(a, b)| key(a) == key(b)));
+        }
     }
 }
