@@ -44,11 +44,14 @@ def _up32(x: np.ndarray) -> np.ndarray:
 
 
 def _times(A: np.ndarray, B: np.ndarray, upper: bool, trans: bool = False) -> np.ndarray:
-    """``A @ B`` (``A @ B.T`` with `trans`) in float64; half the flops when B is upper
-    triangular (the whitening's ``L^-T``). Either way each entry is a sum of at most d products."""
+    """``A @ B`` (``A @ B.T`` with `trans`) in float64, A a temporary (overwritten); half the
+    flops when B is upper triangular (the whitening's ``L^-T``). Either way each entry is a sum
+    of at most d products."""
     if not upper:
         return A @ (B.T if trans else B)
-    return blas.dtrmm(1.0, B, np.asfortranarray(A), side=1, lower=0, trans_a=int(trans))
+    # On the transposes (A^T is Fortran-ordered, no copy): B^T A^T = (A B)^T, B A^T = (A B^T)^T.
+    At = np.asfortranarray(A.T)
+    return blas.dtrmm(1.0, B, At, side=0, lower=0, trans_a=int(not trans), overwrite_b=1).T
 
 
 def _norms(A: np.ndarray) -> np.ndarray:
