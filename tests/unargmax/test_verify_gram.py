@@ -27,7 +27,7 @@ def _norms(W):
     d=st.integers(1, 12),
     dtype=st.sampled_from([np.float32, np.float64]),
     basis=st.sampled_from([None, "full", "upper"]),
-    bias=st.sampled_from([0.0, 0.1, 100.0]),
+    bias=st.sampled_from([0.0, 0.1, 100.0, 1e-50]),
     scale=st.sampled_from([2.0**-40, 1.0, 2.0**20]),
     noise=st.sampled_from([0.0, 1e-9]),
 )

@@ -129,7 +129,10 @@ class GramPass:
         P[:, 1] = b32
         P[:, 2] = _up32(F * (gam * self.ynorm + self.eps))
         P[:, 3] = _up32(F * self.norms)
-        P[:, 4] = _up32(F * np.abs(b32.astype(np.float64)))
+        # |b_j / alpha_k - b32_j sigma_k| <= (|b_j - b32_j| + u32 |b32_j|) |sigma_k| (1 + 3 u32),
+        # also when b_j underflows in float32; plus the summation's gamma |b32_j sigma_k|.
+        b_err = np.abs(self.b - b32.astype(np.float64))
+        P[:, 4] = _up32(F * ((gam + 1.01 * U32) * np.abs(b32.astype(np.float64)) + 1.01 * b_err))
         P[:, 5] = 1.0
         under = (p + TERMS + 2) * 2.0**-148
         Q = np.zeros((V, TERMS), dtype=np.float32)
@@ -138,7 +141,7 @@ class GramPass:
         q[:, 1] = sigma
         q[:, 2] = _up32(yk)
         q[:, 3] = _up32(rho / alpha)
-        q[:, 4] = _up32((gam + 2.05 * U32) * np.abs(sigma.astype(np.float64)))
+        q[:, 4] = _up32(1.0001 * np.abs(sigma.astype(np.float64)))
         q[:, 5] = _up32(F * (gam * np.abs(Mk) + m_err) + under)
         Q[ks] = q
         wanted = np.zeros(V, dtype=bool)
