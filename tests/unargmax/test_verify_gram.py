@@ -159,3 +159,21 @@ def test_a_wrong_basis_only_costs_time(monkeypatch):
     i = sorted(wrong._witnesses)[5]
     wrong._witnesses[i] = -wrong._witnesses[i]
     assert not wrong.verify()
+
+
+@pytest.mark.parametrize("head", [_vocab_like, _gaussian])
+def test_a_subset_of_classes_takes_the_gram_pass_on_its_own_columns(monkeypatch, head):
+    W, b = head(4, d=24, bias=True)
+    classes = np.random.default_rng(0).permutation(len(W))[: int(0.8 * len(W))]
+    rep = unargmaxable(W, b, classes=classes)
+    seen = _count_gram(monkeypatch)
+    assert rep.verify()
+    family, certified = seen[0]
+    assert family >= len(W) / 2 and certified >= 0.95 * (rep.stage == "screen").sum()
+    # A witness of the subset scaled into the wrong sign is caught.
+    i = int(np.flatnonzero(rep.stage == "screen")[7])
+    if i in rep._witnesses:
+        rep._witnesses[i] = -rep._witnesses[i]
+    else:
+        rep._alpha[i] = -rep._alpha[i]
+    assert not rep.verify()
