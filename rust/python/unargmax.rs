@@ -10,7 +10,7 @@ use super::convert::{array2, indices, matrix, slice1, with_rows, Rows};
 use super::monitor::run_monitored;
 use crate::real::Real;
 use crate::unargmax::{
-    gram_top_scores, top_scores, unargmaxable, Stage, Status, UnargParams, Witness,
+    gram_top_scores, top_scores, unargmaxable, Stage, Status, TopScores, UnargParams, Witness,
 };
 
 /// Unargmaxable classes of the float32 or float64 weights `w` (with float64 bias `b`); see
@@ -139,11 +139,7 @@ pub fn witness_top_scores<'py>(
     let t = run_monitored(py, "witness_top_scores", None, |mon| {
         top_scores(wm, (a, b), xm, s, cs, n_threads, mon)
     })?;
-    Ok((
-        t.top.into_pyarray(py),
-        t.arg.into_pyarray(py),
-        t.second.into_pyarray(py),
-    ))
+    Ok(top_arrays(py, t))
 }
 
 /// `(top, arg, second)` per class `k` with `wanted[k]` of the scores `y_j . y_k + p_j . q_k`
@@ -164,11 +160,15 @@ pub fn witness_gram_top_scores<'py>(
     let t = run_monitored(py, "witness_gram_top_scores", None, |mon| {
         gram_top_scores(ym, pm, qm, wanted, n_threads, mon)
     })?;
-    Ok((
+    Ok(top_arrays(py, t))
+}
+
+fn top_arrays(py: Python<'_>, t: TopScores) -> TopArrays<'_> {
+    (
         t.top.into_pyarray(py),
         t.arg.into_pyarray(py),
         t.second.into_pyarray(py),
-    ))
+    )
 }
 
 type TopArrays<'py> = (
