@@ -3,6 +3,7 @@ score it keeps bounds the exact one from above and within its allowance, it deci
 screen witness, and a wrong hint or a tampered witness never makes it accept a bad one."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -177,3 +178,11 @@ def test_a_subset_of_classes_takes_the_gram_pass_on_its_own_columns(monkeypatch,
     else:
         rep._alpha[i] = -rep._alpha[i]
     assert not rep.verify()
+
+
+def test_a_report_pickled_before_the_basis_still_verifies():
+    rep = unargmaxable(*_vocab_like(5))
+    object.__delattr__(rep, "_basis")  # the state of a report pickled by an earlier version
+    old = pickle.loads(pickle.dumps(rep))
+    assert "_basis" not in vars(old) and old._basis is None  # the field's default
+    assert old.verify()
