@@ -65,25 +65,29 @@ class GramPass:
         V, d = W.shape
         self.W, self.b, self.norms, self.B = W, b, norms, B
         g64 = (d + 2) * U64 / (1 - (d + 2) * U64)
+        self.upper = B is not None and not np.tril(B, -1).any()
+        self.mu_norm, self.g64 = 0.0, g64
+        if B is None and W.dtype == np.float32:  # Y = W exactly: no error, the same norms
+            self.Y, self.eps, self.ynorm = np.ascontiguousarray(W), np.zeros(V), norms
+            self.m, self.b_fro = None, 0.0
+            return
         self.Y = np.empty((V, d), dtype=np.float32)
         self.eps = np.empty(V)
-        self.upper = B is not None and not np.tril(B, -1).any()
         if B is None:  # Y = fl32(W): e_j is the rounding of W to float32 (exact in float64)
-            self.m, self.b_fro, mu_norm = None, 0.0, 0.0
+            self.m, self.b_fro = None, 0.0
         else:
             mu = np.zeros(d) if mu is None else mu
             self.m = mu @ B  # m = B^T mu, within g64 ||B||_F ||mu||
             self.b_fro = float(np.sqrt(np.sum(B * B))) * (1 + 4 * d * U64)
-            mu_norm = float(np.linalg.norm(mu))
+            self.mu_norm = float(np.linalg.norm(mu))
         for s in range(0, V, 8192):
             rows = W[s : s + 8192].astype(np.float64)
             Yf = rows if B is None else _times(rows - mu, B, self.upper)
             Y32 = Yf.astype(np.float32)
             self.Y[s : s + 8192] = Y32
             # ||Y_j - fl(C B)|| plus the centring's and the GEMM's rounding.
-            err = _norms(Y32 - Yf) + g64 * self.b_fro * (norms[s : s + 8192] + mu_norm)
+            err = _norms(Y32 - Yf) + g64 * self.b_fro * (norms[s : s + 8192] + self.mu_norm)
             self.eps[s : s + 8192] = 1.01 * err
-        self.mu_norm, self.g64 = mu_norm, g64
         self.ynorm = np.empty(V)
         for s in range(0, V, 8192):
             self.ynorm[s : s + 8192] = _norms(self.Y[s : s + 8192].astype(np.float64))
