@@ -19,6 +19,7 @@
 //! common offset) most classes pass here, and V matvecs over W cost far more than the GEMM.
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
@@ -158,11 +159,14 @@ fn whiten_rows<T: Real>(p: &Problem<'_, T>) -> Option<Whitened<T>> {
                 .collect();
             let mut x = vec![0.0; centred.len()];
             // u_j^T = c_j^T R (R = L^-T), i.e. u_j = R^T c_j = L^-1 c_j.
-            matmul(
+            triangular::matmul(
                 MatMut::from_row_major_slice_mut(&mut x, rows, d),
+                BlockStructure::Rectangular,
                 Accum::Replace,
                 MatRef::from_row_major_slice(&centred, rows, d),
+                BlockStructure::Rectangular,
                 MatRef::from_row_major_slice(&rf, d, d),
+                BlockStructure::TriangularUpper,
                 1.0,
                 Par::Seq,
             );
@@ -263,11 +267,14 @@ pub(crate) fn whitened<T: Real>(
                 .flat_map(|&k| urow(k).iter().map(|v| v.to_f64()))
                 .collect();
             let mut x = vec![0.0; u.len()];
-            matmul(
+            triangular::matmul(
                 MatMut::from_row_major_slice_mut(&mut x, cls.len(), d),
+                BlockStructure::Rectangular,
                 Accum::Replace,
                 MatRef::from_row_major_slice(&u, cls.len(), d),
+                BlockStructure::Rectangular,
                 MatRef::from_row_major_slice(&wh.r, d, d).transpose(),
+                BlockStructure::TriangularLower,
                 1.0,
                 Par::Seq,
             );
@@ -323,12 +330,16 @@ fn whitening<T: Real>(p: &Problem<'_, T>) -> Option<(Vec<f64>, Vec<f64>)> {
                     c[(i, jj)] = w.to_f64() - mu[i];
                 }
             }
+            // The lower triangle only (the Cholesky reads no more): half the flops.
             let mut g = Mat::<f64>::zeros(d, d);
-            matmul(
+            triangular::matmul(
                 g.as_mut(),
+                BlockStructure::TriangularLower,
                 Accum::Replace,
                 c.as_ref(),
+                BlockStructure::Rectangular,
                 c.transpose(),
+                BlockStructure::Rectangular,
                 1.0,
                 Par::Seq,
             );
