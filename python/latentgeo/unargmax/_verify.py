@@ -123,10 +123,7 @@ def _gram_certified(gram, wit, pos, margin, lower, slow, scaled) -> np.ndarray:
         a = wit.alpha[pos[sl]] if scaled else None
         alpha[sl], rho[sl], fits = gram.columns(k, X, a)
         member[sl] = fits & inside
-        xn = np.linalg.norm(X, axis=1)
-        zk[sl] = np.einsum("ij,ij->i", slow.rows(k), X) + slow.b[k]
-        d = X.shape[1]
-        err_k[sl] = 2.0 * (d + 2.0) * U64 * (slow.norms[k] * xn + np.abs(slow.b[k]))
+        zk[sl], err_k[sl] = slow.own(k, X, np.linalg.norm(X, axis=1))
     ok = np.zeros(n, dtype=bool)
     m = np.flatnonzero(member)
     if m.size == 0:
@@ -186,10 +183,7 @@ class _Float32Pass:
         # one blocked float32 GEMM in Rust, the scores scanned while in cache.
         t32, top, second = _core.witness_top_scores(self.W32, self.A32, self.b32, X32c, xn32c, kc)
         t_max, xn = t32.astype(np.float64), xn32c.astype(np.float64)
-        # z_k in float64 (bias included), with its rounding bound.
-        b = slow.b
-        zk = np.einsum("ij,ij->i", slow.rows(kc), Xc) + b[kc]
-        err_k = 2.0 * (X.shape[1] + 2.0) * U64 * (slow.norms[kc] * xn + np.abs(b[kc]))
+        zk, err_k = slow.own(kc, Xc, xn)
         positive = np.isfinite(t_max) & (zk - err_k > t_max + self.slack_b)
         # Rows that can attain max_j z_j: every other row's score is certainly lower. Mostly the
         # top row alone (checked for all such witnesses at once); the others one by one.
@@ -228,6 +222,13 @@ class _Float64Test:
     def rows(self, idx) -> np.ndarray:
         """Rows `idx` of W in float64."""
         return self.W[idx].astype(np.float64)
+
+    def own(self, ks, X, xn):
+        """Each witness's own score ``z_k`` in float64 (bias included) and its rounding bound
+        (`xn`: the witnesses' norms)."""
+        b = self.b[ks]
+        zk = np.einsum("ij,ij->i", self.rows(ks), X) + b
+        return zk, 2.0 * (self.d + 2.0) * U64 * (self.norms[ks] * xn + np.abs(b))
 
     def _allow(self, s: np.ndarray, k, s_k, b_rows) -> np.ndarray:
         return 2.0 * (self.d + 2.0) * U64 * (s + s_k + np.abs(b_rows) + np.abs(self.b[k]))
