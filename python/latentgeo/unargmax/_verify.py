@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .. import _core
-from ._verify_gram import GramPass
+from ._verify_gram import GramPass, row_norms
 
 U64 = np.finfo(np.float64).eps / 2
 U32 = float(np.finfo(np.float32).eps) / 2
@@ -51,7 +51,7 @@ def witness_failures(
     `basis` ``(B, mu)`` is the map of the explicit witnesses, if they share one (a hint).
     """
     V, d = W.shape
-    norms = _row_norms(W)
+    norms = row_norms(W)
     slow = _Float64Test(W, b, norms, d)
     wit = _Witnesses(W, classes, vectors, alpha, bounds)
     # Families covering at least half the rows take the Gram pass (half a GEMM of all rows).
@@ -146,16 +146,6 @@ def _gram_certified(gram, wit, pos, margin, lower, slow, scaled) -> np.ndarray:
         tops = arg[single][lo : lo + BLOCK]
         ok[c] = slow.margins_ok(k, X, tops, zk[c], margin[pos[c]], lower[pos[c]])
     return ok
-
-
-def _row_norms(W: np.ndarray) -> np.ndarray:
-    """Euclidean norms of the rows in float64, a few thousand rows at a time (no float64 copy
-    of W)."""
-    out = np.empty(W.shape[0])
-    for s in range(0, W.shape[0], 8192):
-        B = W[s : s + 8192].astype(np.float64)
-        out[s : s + 8192] = np.sqrt(np.einsum("ij,ij->i", B, B))
-    return out
 
 
 class _Float32Pass:

@@ -58,6 +58,15 @@ def _norms(A: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", A, A))
 
 
+def row_norms(W: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows in float64, a few thousand rows at a time (no float64 copy
+    of W)."""
+    out = np.empty(W.shape[0])
+    for s in range(0, W.shape[0], 8192):
+        out[s : s + 8192] = _norms(W[s : s + 8192].astype(np.float64))
+    return out
+
+
 class GramPass:
     """The factor ``Y`` of all rows of W (``B``: None for the identity; ``mu``: None for 0)."""
 
@@ -88,9 +97,7 @@ class GramPass:
             # ||Y_j - fl(C B)|| plus the centring's and the GEMM's rounding.
             err = _norms(Y32 - Yf) + g64 * self.b_fro * (norms[s : s + 8192] + self.mu_norm)
             self.eps[s : s + 8192] = 1.01 * err
-        self.ynorm = np.empty(V)
-        for s in range(0, V, 8192):
-            self.ynorm[s : s + 8192] = _norms(self.Y[s : s + 8192].astype(np.float64))
+        self.ynorm = row_norms(self.Y)
 
     def columns(self, ks: np.ndarray, X: np.ndarray, alpha: Optional[np.ndarray]):
         """Per witness (rows of X, classes ks): ``alpha_k`` (fitted when None) and ``rho_k``
